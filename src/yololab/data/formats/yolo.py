@@ -1,0 +1,116 @@
+"""YOLO text format: an ultralytics-style ``data.yaml``, ``images/<split>``, ``labels/<split>``.
+
+Each label line is ``class cx cy w h`` normalised to the image size (a polygon ``class x1 y1 x2 y2 ...``
+is read as its bounding box). Missing or empty label files mean images without defects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from yololab.data.formats.common import IMAGE_SUFFIXES, BoxCollector, image_size, list_images
+from yololab.data.records import DataError, DataProblem, ImageRecord
+
+
+def read_data_yaml(root: Path) -> dict:
+    path = root / "data.yaml"
+    if not path.is_file():
+        candidates = sorted(root.glob("*.yaml"))
+        if len(candidates) != 1:
+            raise DataError([DataProblem(str(path), "no data.yaml (YOLO format needs one)", fatal=True)])
+        path = candidates[0]
+    try:
+        meta = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise DataError([DataProblem(str(path), f"not valid YAML: {err}", fatal=True)]) from None
+    names = meta.get("names")
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    if not names:
+        raise DataError([DataProblem(str(path), "'names' (the class names) is missing", fatal=True)])
+    if "nc" in meta and int(meta["nc"]) != len(names):
+        raise DataError([DataProblem(str(path), f"nc={meta['nc']} but {len(names)} names", fatal=True)])
+    meta["names"] = [str(n) for n in names]
+    meta["_file"] = str(path)
+    return meta
+
+
+class YOLOFormat:
+    """Reads one YOLO-format dataset folder."""
+
+    name = "yolo"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.meta = read_data_yaml(self.root)
+        self.class_names: list[str] = self.meta["names"]
+        base = Path(self.meta.get("path") or ".")
+        self.base = base if base.is_absolute() else (self.root / base)
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return (root / "data.yaml").is_file()
+
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "val", "test") if self.meta.get(s)]
+
+    def image_dir(self, split: str) -> Path:
+        entry = self.meta.get(split)
+        if not entry:
+            raise DataError([DataProblem(self.meta["_file"], f"no '{split}' split is defined", fatal=True)])
+        return self.base / str(entry)
+
+    def load(self, split: str) -> tuple[list[ImageRecord], list[DataProblem]]:
+        image_dir = self.image_dir(split)
+        if not image_dir.is_dir():
+            raise DataError([DataProblem(str(image_dir), f"'{split}' image folder does not exist", fatal=True)])
+        records, problems = [], []
+        for image_path in list_images(image_dir):
+            size = image_size(image_path, problems)
+            if size is None:
+                continue
+            label_path = label_path_for(image_path)
+            boxes = BoxCollector(str(label_path), len(self.class_names), *size, problems)
+            if label_path.is_file():
+                self._parse(label_path, boxes)
+            records.append(boxes.record(str(image_path)))
+        return records, problems
+
+    @staticmethod
+    def _parse(label_path: Path, boxes: BoxCollector) -> None:
+        for line_no, line in enumerate(label_path.read_text(errors="replace").splitlines(), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                values = [float(v) for v in fields]
+            except ValueError:
+                boxes.reject(line_no, f"malformed line {line.strip()!r}: expected 'class cx cy w h'")
+                continue
+            if len(values) == 5:
+                cx, cy, w, h = values[1:]
+                xyxy = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            elif len(values) >= 7 and len(values) % 2 == 1:
+                pts = np.asarray(values[1:]).reshape(-1, 2)
+                xyxy = (*pts.min(0), *pts.max(0))
+            else:
+                boxes.reject(line_no, f"malformed line {line.strip()!r}: expected 'class cx cy w h'")
+                continue
+            scale = (boxes.width, boxes.height) * 2
+            boxes.add(line_no, values[0], [v * s for v, s in zip(xyxy, scale, strict=True)])
+
+
+def label_path_for(image_path: Path) -> Path:
+    """``.../images/<split>/x.jpg`` -> ``.../labels/<split>/x.txt`` (the last 'images' part is swapped)."""
+    parts = list(image_path.parts)
+    idx = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None
+    if idx is None:
+        return image_path.with_suffix(".txt")
+    parts[idx] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+__all__ = ["IMAGE_SUFFIXES", "YOLOFormat", "label_path_for", "read_data_yaml"]

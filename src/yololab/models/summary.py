@@ -1,0 +1,67 @@
+"""What a detector is made of: per component, its activations, parameter count and GFLOPs."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from yololab.models.detector import YOLODetector
+
+COMPONENTS = ("backbone", "neck", "head")
+
+
+def activation_census(module: nn.Module) -> dict[str, int]:
+    """How many layers use each activation spec, e.g. {'silu': 57}."""
+    specs = Counter()
+    for m in module.modules():
+        spec = getattr(m, "activation_spec", None)
+        if spec is not None:
+            specs[str(spec)] += 1
+    return dict(specs)
+
+
+def count_flops(model: YOLODetector, img_size: int) -> dict[str, float]:
+    """GFLOPs (2 x multiply-adds) for one image at ``img_size``, per component and in total."""
+    probe = copy.deepcopy(model).float().eval()
+    x = torch.zeros(1, probe.in_channels, img_size, img_size)
+    flops = {}
+    with torch.no_grad():
+        for name in COMPONENTS:
+            with FlopCounterMode(display=False) as counter:
+                x = getattr(probe, name)(x)
+            flops[name] = counter.get_total_flops() / 1e9
+    flops["total"] = sum(flops.values())
+    return flops
+
+
+def model_summary(model: YOLODetector, img_size: int) -> dict:
+    flops = count_flops(model, img_size)
+    rows = {}
+    for name in COMPONENTS:
+        part = getattr(model, name)
+        rows[name] = {
+            "class": type(part).__name__,
+            "activations": activation_census(part),
+            "params": sum(p.numel() for p in part.parameters()),
+            "gflops": round(flops[name], 3),
+        }
+    return {
+        "components": rows,
+        "params": sum(p.numel() for p in model.parameters()),
+        "gflops": round(flops["total"], 3),
+        "img_size": img_size,
+    }
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"{'component':<10} {'class':<12} {'params':>10} {'GFLOPs':>8}  activations"]
+    for name, row in summary["components"].items():
+        acts = ", ".join(f"{spec} x{n}" for spec, n in row["activations"].items())
+        lines.append(f"{name:<10} {row['class']:<12} {row['params']:>10,} {row['gflops']:>8.3f}  {acts}")
+    lines.append(f"{'total':<10} {'':<12} {summary['params']:>10,} {summary['gflops']:>8.3f}  "
+                 f"at {summary['img_size']}x{summary['img_size']}")
+    return "\n".join(lines)

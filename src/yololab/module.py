@@ -1,0 +1,132 @@
+"""The LightningModule: where the detector, the loss, the metrics and the optimiser meet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+
+from yololab.loss import DetectionLoss
+from yololab.metrics import build_map_metric, summarize
+from yololab.models.detector import YOLODetector
+from yololab.models.postprocess import decode, non_max_suppression
+from yololab.optim import param_groups
+
+
+class YOLODetectorModule(L.LightningModule):
+    """Trains a :class:`YOLODetector`; validates and tests it with COCO mAP in original image pixels.
+
+    The loss that is back-propagated is the per-image loss times the batch size, the YOLO
+    convention that the SGD learning rate of 0.01 assumes; the per-image terms are logged.
+    """
+
+    def __init__(
+        self,
+        backbone: Callable[..., nn.Module],
+        neck: Callable[..., nn.Module],
+        head: Callable[..., nn.Module],
+        class_names: list[str],
+        loss: Callable[..., DetectionLoss],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        weight_decay: float = 5e-4,
+        warmup_epochs: float = 3.0,
+        init: str = "auto",
+        in_channels: int = 3,
+        val_conf_threshold: float = 0.001,
+        val_iou_threshold: float = 0.7,
+        max_detections: int = 300,
+        predict_conf_threshold: float = 0.25,
+    ) -> None:
+        super().__init__()
+        self.class_names = list(class_names)
+        self.model = YOLODetector(backbone, neck, head, len(self.class_names), in_channels, init)
+        self.loss_fn = loss(num_classes=len(self.class_names), reg_max=self.model.reg_max)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.weight_decay, self.warmup_epochs = weight_decay, warmup_epochs
+        self.val_conf_threshold, self.val_iou_threshold = val_conf_threshold, val_iou_threshold
+        self.max_detections, self.predict_conf_threshold = max_detections, predict_conf_threshold
+        self.val_map, self.test_map = build_map_metric(), build_map_metric()
+        self.config: dict = {}  # the resolved run config; stored in checkpoints so they rebuild the model alone
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self.model(images)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """uint8 images become float in [0, 1] on the device, where it is cheapest."""
+        batch["images"] = batch["images"].float().div_(255.0)
+        return batch
+
+    def _loss(self, maps: list[torch.Tensor], batch: dict, stage: str):
+        images = batch["images"]
+        parts = self.loss_fn(maps, batch["targets"], tuple(images.shape[-2:]))
+        values = {"loss": parts.total, "box_loss": parts.box, "cls_loss": parts.cls, "dfl_loss": parts.dfl}
+        on_step = stage == "train"
+        self.log_dict({f"{stage}/{k}": v.detach() for k, v in values.items()}, on_step=on_step, on_epoch=True,
+                      batch_size=images.shape[0], sync_dist=not on_step)
+        return parts.total
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(self.model(batch["images"]), batch, "train")
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return loss * batch["images"].shape[0]
+
+    def detections(self, maps: list[torch.Tensor], batch: dict, conf_threshold: float) -> list[dict]:
+        """Detections per image with boxes in the pixels of the original image."""
+        boxes, logits = decode(maps, tuple(batch["images"].shape[-2:]), self.model.reg_max)
+        dets = non_max_suppression(boxes, logits.sigmoid(), conf_threshold, self.val_iou_threshold,
+                                   self.max_detections)
+        for det, scale in zip(dets, batch["scales"], strict=True):
+            det["boxes"] = det["boxes"] / scale.repeat(2)
+        return dets
+
+    @staticmethod
+    def ground_truth(batch: dict) -> list[dict]:
+        """Targets per image, in original pixels."""
+        targets = batch["targets"]
+        out = []
+        for i, scale in enumerate(batch["scales"]):
+            rows = targets[targets[:, 0] == i]
+            out.append({"boxes": rows[:, 2:6] / scale.repeat(2), "labels": rows[:, 1].long()})
+        return out
+
+    def _evaluate(self, batch: dict, stage: str, metric) -> None:
+        maps = self.model(batch["images"])
+        self._loss(maps, batch, stage)
+        metric.update(self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch))
+
+    def _log_metric(self, stage: str, metric) -> dict[str, float]:
+        values = summarize(metric.compute(), self.class_names, stage)
+        metric.reset()
+        self.log_dict(values, sync_dist=False, rank_zero_only=False)
+        return values
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_map)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metric("val", self.val_map)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_map)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metric("test", self.test_map)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        return self.detections(self.model(batch["images"]), batch, self.predict_conf_threshold)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(param_groups(self.model, self.weight_decay))
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        per_epoch = max(total // max(self.trainer.max_epochs or 1, 1), 1)
+        scheduler = self.scheduler_factory(optimizer, total_steps=total,
+                                           warmup_steps=int(self.warmup_epochs * per_epoch))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["yololab"] = {"config": self.config, "class_names": self.class_names}

@@ -1,0 +1,54 @@
+"""Optimiser parameter groups and the warm-up + decay learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+_NO_DECAY = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.PReLU)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only: never on norm weights, biases or PReLU slopes."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            if name == "bias" or isinstance(module, _NO_DECAY):
+                no_decay.append(param)
+            else:
+                decay.append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+class WarmupDecay(LambdaLR):
+    """Linear warm-up from zero over ``warmup_steps``, then cosine or linear decay to
+    ``final_lr_ratio`` times the base rate at ``total_steps``; stepped every optimiser step."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_steps: int,
+        warmup_steps: int = 0,
+        decay: str = "cosine",
+        final_lr_ratio: float = 0.01,
+    ) -> None:
+        if decay not in ("cosine", "linear"):
+            raise ValueError(f"unknown decay {decay!r}; valid: cosine, linear")
+        self.total_steps, self.warmup_steps = max(total_steps, 1), min(warmup_steps, max(total_steps - 1, 0))
+        self.decay, self.final_lr_ratio = decay, final_lr_ratio
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        progress = min((step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 1.0)
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if self.decay == "cosine" else 1 - progress
+        return self.final_lr_ratio + (1 - self.final_lr_ratio) * shape
