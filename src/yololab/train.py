@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import hydra
 import lightning as L
@@ -32,6 +34,13 @@ def report(metrics: dict, keys=("val/mAP50", "val/mAP50-95", "test/mAP50", "test
     return "  ".join(f"{k}={float(metrics[k]):.4f}" for k in keys if k in metrics)
 
 
+def write_run_files(out: Path, config: dict, metrics: dict[str, float]) -> None:
+    """``config.yaml`` (resolved) and ``metrics.json`` (final values) in the run folder, for analysis."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(config))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and test, with ``test=true``); returns the final metrics."""
     datamodule, model, trainer = build(cfg)
@@ -48,6 +57,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise
     finish_wandb()
     if trainer.is_global_zero:
+        write_run_files(Path(cfg.paths.output_dir), model.config, metrics)
         log.info("final metrics: %s", report(metrics))
         log.info("outputs in %s", cfg.paths.output_dir)
     return metrics

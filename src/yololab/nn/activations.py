@@ -47,6 +47,10 @@ def valid_specs() -> str:
     )
 
 
+def _fail(spec, why: str):
+    raise ValueError(f"activation {str(spec)!r}: {why}; valid specs: {valid_specs()}") from None
+
+
 @dataclass(frozen=True)
 class ActivationSpec:
     """A parsed activation spec: the registry name and its numeric parameters."""
@@ -62,24 +66,21 @@ class ActivationSpec:
         name, _, arg_text = text.partition(":")
         entry = REGISTRY.get(name)
         if entry is None:
-            raise ValueError(f"unknown activation {spec!r}; valid specs: {valid_specs()}")
+            _fail(spec, "unknown activation")
         args = [a for a in arg_text.split(",") if a.strip()] if arg_text else []
         if len(args) > len(entry.params):
-            raise ValueError(
-                f"activation {spec!r} takes at most {len(entry.params)} parameter(s) "
-                f"({', '.join(entry.params) or 'none'}); valid specs: {valid_specs()}"
-            )
+            _fail(spec, f"takes at most {len(entry.params)} parameter(s) ({', '.join(entry.params) or 'none'})")
         try:
             values = tuple(float(a) for a in args)
         except ValueError:
-            raise ValueError(f"activation {spec!r}: parameters must be numbers; valid specs: {valid_specs()}") from None
+            _fail(spec, "parameters must be numbers")
         if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"activation {spec!r}: parameters must be finite")
+            _fail(spec, "parameters must be finite")
         params = values + entry.defaults[len(values) :]
         if name in ("elu", "celu") and params[0] <= 0:
-            raise ValueError(f"activation {spec!r}: alpha must be > 0")
+            _fail(spec, "alpha must be > 0")
         if name == "rrelu" and not 0 <= params[0] <= params[1]:
-            raise ValueError(f"activation {spec!r}: needs 0 <= lower <= upper")
+            _fail(spec, "needs 0 <= lower <= upper")
         return cls(name, params)
 
     def build(self, channels: int | None = None) -> nn.Module:

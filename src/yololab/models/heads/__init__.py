@@ -2,5 +2,7 @@
 
 from yololab.models.heads.base import DetectionHead
 from yololab.models.heads.conv import ConvHead
+from yololab.models.heads.fc import FCHead
+from yololab.models.heads.mlp import MLPHead
 
-__all__ = ["ConvHead", "DetectionHead"]
+__all__ = ["ConvHead", "DetectionHead", "FCHead", "MLPHead"]
