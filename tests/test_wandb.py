@@ -1,9 +1,17 @@
-"""W&B: offline without credentials, never a prompt; a real offline run is written and closed."""
+"""W&B: offline without credentials, never a prompt; a real offline run is written, closed and read back."""
 
+import json
+import re
+import subprocess
+import sys
+
+import hydra
 import wandb
 from tests.conftest import compose_config
 
 from yololab import train
+from yololab.callbacks.gradient_flow import select_layers
+from yololab.data.synthetic import CLASS_NAMES
 from yololab.utils.wandb import resolve_mode
 
 
@@ -30,3 +38,33 @@ def test_training_writes_an_offline_run(tmp_path, synthetic_root, monkeypatch):
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1 and runs[0].stat().st_size > 0
     assert wandb.run is None  # closed, so a next run in this process starts clean
+
+    history = read_history(runs[0])
+    assert "val/mAP50" in history and "val/mAP50-95" in history
+    assert {f"val/AP50/{name}" for name in CLASS_NAMES} & history.keys()
+    head_layers = [layer.name for layer in select_layers(hydra.utils.instantiate(cfg.model, class_names=CLASS_NAMES),
+                                                         re.compile(r"^model\.head\."))]
+    assert len(head_layers) == 18  # 3 levels x 2 branches x (2 conv blocks + the linear output)
+    for name in head_layers:
+        hist = history[f"gradflow/hist/grad/{name}"]
+        assert hist["_type"] == "histogram" and sum(hist["values"]) > 0, name
+        assert f"gradflow/grad_norm/{name}" in history
+
+
+def read_history(path) -> dict:
+    """Every key logged to W&B history, read back from the run's .wandb record log with W&B's own reader
+    (``wandb leet inspect --json``); nested values such as histograms are rebuilt from their dotted keys."""
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    history: dict = {}
+    for line in out.splitlines():
+        record = json.loads(line)
+        if record.get("type") != "history":
+            continue
+        for key, value in record["history"]["item"].items():
+            head, _, leaf = key.rpartition(".")
+            if leaf in ("_type", "values", "bins") and head:
+                history.setdefault(head, {})[leaf] = value
+            else:
+                history[key] = value
+    return history

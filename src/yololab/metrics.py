@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+import torch
+from torchmetrics import Metric
 from torchmetrics.detection import MeanAveragePrecision
+from torchvision.ops import box_iou
 
 logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)  # it prints the COCO table at INFO
 
@@ -38,8 +42,84 @@ def summarize(result: dict, class_names: list[str], prefix: str) -> dict[str, fl
     out = {f"{prefix}/mAP50": float(result["map_50"]), f"{prefix}/mAP50-95": float(result["map"])}
     for cls, ap in ap50_per_class(result).items():
         out[f"{prefix}/AP50/{class_names[cls]}"] = ap
+    f1 = best_f1(result)
+    out[f"{prefix}/precision"], out[f"{prefix}/recall"] = f1["precision"], f1["recall"]
+    out[f"{prefix}/best_f1_conf"] = f1["conf"]
     per_class = result["map_per_class"].reshape(-1)
     for cls, ap in zip(result["classes"].reshape(-1).tolist(), per_class.tolist(), strict=False):
         if ap > -1:
             out[f"{prefix}/AP/{class_names[int(cls)]}"] = ap
     return {k: v if v >= 0 else 0.0 for k, v in out.items()}  # -1 or NaN: no ground truth
+
+
+def pr_curves(result: dict, iou_index: int = 0) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Recall grid [R] and, per class id, precision [R] and the score threshold [R] reaching each recall
+    (IoU 0.5 by default, all areas, most detections); -1 where a recall is never reached."""
+    precision = result["precision"][iou_index, :, :, 0, -1].cpu().numpy()
+    scores = result["scores"][iou_index, :, :, 0, -1].cpu().numpy()
+    recall = np.linspace(0, 1, precision.shape[0])
+    classes = [int(c) for c in result["classes"].reshape(-1).tolist()]
+    return recall, {c: precision[:, k] for k, c in enumerate(classes)}, {c: scores[:, k] for k, c in enumerate(classes)}
+
+
+def best_f1(result: dict, grid: int = 1001) -> dict[str, float]:
+    """Mean precision and recall over classes at the confidence that maximises the mean F1.
+
+    At threshold c a class reaches the largest recall whose score threshold is >= c, with COCO's
+    interpolated precision there; classes without ground truth are left out.
+    """
+    recall, precision, scores = pr_curves(result)
+    conf = np.linspace(0, 1, grid)[:, None]
+    p_rows, r_rows = [], []
+    for cls, p in precision.items():
+        reached = (scores[cls][None, :] >= conf) & (p[None, :] > -1)  # [grid, R]
+        if not (p > -1).any():
+            continue
+        last = np.where(reached.any(1), reached.shape[1] - 1 - np.argmax(reached[:, ::-1], axis=1), -1)
+        p_rows.append(np.where(last >= 0, p[np.maximum(last, 0)], 0.0))
+        r_rows.append(np.where(last >= 0, recall[np.maximum(last, 0)], 0.0))
+    if not p_rows:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "conf": 0.0}
+    p_mean, r_mean = np.mean(p_rows, 0), np.mean(r_rows, 0)
+    f1 = 2 * p_mean * r_mean / np.maximum(p_mean + r_mean, 1e-12)
+    i = int(np.argmax(f1))
+    return {"precision": float(p_mean[i]), "recall": float(r_mean[i]), "f1": float(f1[i]), "conf": float(conf[i, 0])}
+
+
+class DetectionConfusionMatrix(Metric):
+    """Counts [C + 1, C + 1] (rows: true class, columns: predicted; the last index is background).
+
+    Detections above ``conf_threshold`` are matched one-to-one to ground truth by IoU >= ``iou_threshold``,
+    greedily by IoU, whatever their class; unmatched boxes count against background.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, conf_threshold: float = 0.25, iou_threshold: float = 0.45) -> None:
+        super().__init__()
+        self.num_classes, self.conf_threshold, self.iou_threshold = num_classes, conf_threshold, iou_threshold
+        self.add_state("matrix", torch.zeros(num_classes + 1, num_classes + 1, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: list[dict], targets: list[dict]) -> None:
+        bg = self.num_classes
+        for pred, target in zip(preds, targets, strict=True):
+            keep = pred["scores"] >= self.conf_threshold
+            p_boxes, p_labels = pred["boxes"][keep], pred["labels"][keep]
+            t_boxes, t_labels = target["boxes"], target["labels"]
+            t_matched = torch.zeros(len(t_labels), dtype=torch.bool, device=t_labels.device)
+            p_matched = torch.zeros(len(p_labels), dtype=torch.bool, device=p_labels.device)
+            if len(t_labels) and len(p_labels):
+                iou = box_iou(t_boxes, p_boxes)
+                ti, pi = (iou >= self.iou_threshold).nonzero(as_tuple=True)
+                for k in torch.argsort(iou[ti, pi], descending=True).tolist():
+                    t, p = ti[k], pi[k]
+                    if not t_matched[t] and not p_matched[p]:
+                        t_matched[t] = p_matched[p] = True
+                        self.matrix[t_labels[t], p_labels[p]] += 1
+            for t in t_labels[~t_matched].tolist():
+                self.matrix[t, bg] += 1
+            for p in p_labels[~p_matched].tolist():
+                self.matrix[bg, p] += 1
+
+    def compute(self) -> torch.Tensor:
+        return self.matrix

@@ -49,6 +49,7 @@ class YOLODetectorModule(L.LightningModule):
         self.val_conf_threshold, self.val_iou_threshold = val_conf_threshold, val_iou_threshold
         self.max_detections, self.predict_conf_threshold = max_detections, predict_conf_threshold
         self.val_map, self.test_map = build_map_metric(), build_map_metric()
+        self.last_map_result: dict[str, dict] = {}  # the latest torchmetrics mAP result per stage, for callbacks
         self.config: dict = {}  # the resolved run config; stored in checkpoints so they rebuild the model alone
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -92,25 +93,29 @@ class YOLODetectorModule(L.LightningModule):
             out.append({"boxes": rows[:, 2:6] / scale.repeat(2), "labels": rows[:, 1].long()})
         return out
 
-    def _evaluate(self, batch: dict, stage: str, metric) -> None:
+    def _evaluate(self, batch: dict, stage: str, metric) -> dict:
+        """Updates the mAP; returns the detections and ground truth for callbacks (original pixels)."""
         maps = self.model(batch["images"])
         self._loss(maps, batch, stage)
-        metric.update(self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch))
+        detections, targets = self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch)
+        metric.update(detections, targets)
+        return {"detections": detections, "targets": targets}
 
     def _log_metric(self, stage: str, metric) -> dict[str, float]:
-        values = summarize(metric.compute(), self.class_names, stage)
+        self.last_map_result[stage] = metric.compute()
+        values = summarize(self.last_map_result[stage], self.class_names, stage)
         metric.reset()
         self.log_dict(values, sync_dist=False, rank_zero_only=False)
         return values
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_map)
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._evaluate(batch, "val", self.val_map)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metric("val", self.val_map)
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_map)
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._evaluate(batch, "test", self.test_map)
 
     def on_test_epoch_end(self) -> None:
         self._log_metric("test", self.test_map)

@@ -63,6 +63,10 @@ class ConvNormAct(nn.Sequential):
         """The layer whose output the activation sees, for activation-aware initialisation."""
         return self[0]
 
+    @property
+    def activation(self) -> nn.Module:
+        return self[2]
+
 
 class Bottleneck(nn.Module):
     """Two 3x3 ConvNormAct with an optional residual connection."""

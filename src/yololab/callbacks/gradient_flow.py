@@ -1,0 +1,211 @@
+"""Layer-by-layer gradient and activation diagnostics for the study of head activations.
+
+On logging steps only, for every weight layer whose name matches ``layers``, the monitor records:
+
+- ``gradflow/grad_norm/<layer>``: L2 norm of the weight gradient, read in ``on_before_optimizer_step``,
+  after AMP unscaling and before clipping;
+- ``gradflow/update_ratio/<layer>``: ||W_after - W_before|| / ||W_before|| across the optimiser step;
+- for layers followed by an activation (a block with ``activation_spec``), over the logging batch:
+  ``dead_fraction`` (channels through which no gradient flows for any input: max |f'(x)| < 1e-6),
+  ``negative_fraction`` (share of negative pre-activations) and ``mean_abs_derivative`` (mean |f'(x)|);
+- histograms (W&B only) of gradients, weights, pre- and post-activations.
+
+Between logging steps nothing is hooked, so the monitor costs nothing there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import nn
+
+DEAD_DERIVATIVE = 1e-6
+
+
+@dataclass
+class ActivationStats:
+    """Statistics of one activation's input over a batch, per channel where it matters."""
+
+    dead_fraction: float
+    negative_fraction: float
+    mean_abs_derivative: float
+    pre: torch.Tensor | None = None  # flattened samples kept for histograms
+    post: torch.Tensor | None = None
+
+
+def activation_stats(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> ActivationStats:
+    """Stats of ``activation`` over ``pre`` [B, C, ...]; f'(x) from autograd, so any activation works."""
+    x = pre.detach().float().requires_grad_(True)
+    with torch.enable_grad():
+        y = activation(x)
+        (deriv,) = torch.autograd.grad(y.sum(), x)
+    per_channel_max = deriv.abs().transpose(0, 1).flatten(1).amax(dim=1)
+    stats = ActivationStats(
+        dead_fraction=(per_channel_max < DEAD_DERIVATIVE).float().mean().item(),
+        negative_fraction=(x < 0).float().mean().item(),
+        mean_abs_derivative=deriv.abs().mean().item(),
+    )
+    if keep:
+        stats.pre, stats.post = _sample(x.detach(), keep), _sample(y.detach(), keep)
+    return stats
+
+
+def _sample(t: torch.Tensor, n: int) -> torch.Tensor:
+    flat = t.flatten()
+    if flat.numel() <= n:
+        return flat.cpu()
+    idx = torch.linspace(0, flat.numel() - 1, n, device=flat.device).long()
+    return flat[idx].cpu()
+
+
+@dataclass
+class _Layer:
+    name: str
+    weight: nn.Parameter
+    activation: nn.Module | None
+    before: torch.Tensor | None = None
+    stats: ActivationStats | None = None
+    values: dict = field(default_factory=dict)
+
+
+class GradientFlowMonitor(L.Callback):
+    """Logs gradient flow through the layers matching ``layers`` (default: every head layer).
+
+    ``log_every_n_steps`` defaults to the trainer's. Disable the whole monitor with
+    ``callbacks.gradient_flow=null``.
+    """
+
+    def __init__(
+        self,
+        layers: str = r"^model\.head\.",
+        log_every_n_steps: int | None = None,
+        histograms: bool = True,
+        histogram_bins: int = 64,
+        histogram_samples: int = 20_000,
+    ) -> None:
+        self.pattern = re.compile(layers)
+        self.every = log_every_n_steps
+        self.histograms, self.bins, self.samples = histograms, histogram_bins, histogram_samples
+        self.layers: list[_Layer] = []
+        self._hooks: list = []
+        self._active = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.every = self.every or trainer.log_every_n_steps
+        self.layers = select_layers(pl_module, self.pattern)
+        if not self.layers:
+            raise ValueError(f"gradient_flow: no layer name matches {self.pattern.pattern!r}")
+
+    def _is_logging_step(self, trainer: L.Trainer) -> bool:
+        return trainer.global_step % self.every == 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._active = self._is_logging_step(trainer)
+        if not self._active:
+            return
+        for layer in self.layers:
+            layer.values, layer.stats = {}, None
+            if layer.activation is not None:
+                self._hooks.append(layer.activation.register_forward_hook(self._make_hook(layer)))
+
+    def _make_hook(self, layer: _Layer):
+        def hook(module, inputs, output):
+            if layer.stats is None:  # the stats call runs the activation again: skip that re-entry
+                layer.stats = ActivationStats(0.0, 0.0, 0.0)
+                layer.stats = activation_stats(module, inputs[0], self.samples if self.histograms else 0)
+
+        return hook
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if not self._active:
+            return
+        self._remove_hooks()
+        for layer in self.layers:
+            layer.before = layer.weight.detach().clone()
+            grad = layer.weight.grad
+            if grad is not None:
+                layer.values["grad_norm"] = grad.detach().float().norm().item()
+                if self.histograms:
+                    layer.values["_grad"] = _sample(grad.detach().float(), self.samples)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._remove_hooks()
+        scalars, hists = {}, {}
+        for layer in self.layers:
+            if layer.before is not None:
+                after = layer.weight.detach()
+                change = (after - layer.before).norm() / layer.before.norm().clamp_min(1e-12)
+                layer.values["update_ratio"] = change.item()
+                if self.histograms:
+                    hists[f"gradflow/hist/weight/{layer.name}"] = _sample(after.float(), self.samples)
+                layer.before = None
+            if layer.stats is not None:
+                s = layer.stats
+                layer.values.update(dead_fraction=s.dead_fraction, negative_fraction=s.negative_fraction,
+                                    mean_abs_derivative=s.mean_abs_derivative)
+                if s.pre is not None:
+                    hists[f"gradflow/hist/preact/{layer.name}"] = s.pre
+                    hists[f"gradflow/hist/postact/{layer.name}"] = s.post
+            for key, value in layer.values.items():
+                if key == "_grad":
+                    hists[f"gradflow/hist/grad/{layer.name}"] = value
+                else:
+                    scalars[f"gradflow/{key}/{layer.name}"] = value
+        self._log(trainer, scalars, hists)
+
+    def _log(self, trainer: L.Trainer, scalars: dict, hists: dict) -> None:
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=step)
+            if hists and isinstance(logger, WandbLogger):
+                log_histograms(logger, hists, step, self.bins)
+
+    def _remove_hooks(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks.clear()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._remove_hooks()
+
+
+def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
+    """Conv and linear layers whose name matches, each with the activation that follows it, if any.
+
+    A layer inside a Conv-Norm-Act block is named after the block (``head.cls.0.1``).
+    """
+    blocks = {}
+    for name, module in pl_module.named_modules():
+        if getattr(module, "activation_spec", None) is not None and hasattr(module, "weight_layer"):
+            blocks[id(module.weight_layer)] = (name, module.activation)
+    layers = []
+    for name, module in pl_module.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name):
+            block_name, activation = blocks.get(id(module), (name, None))
+            layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation))
+    return layers
+
+
+def log_histograms(logger: WandbLogger, hists: dict[str, torch.Tensor], step: int, bins: int) -> None:
+    """W&B histograms from value samples; only rank 0's logger writes (the others hold a dummy)."""
+    import wandb
+
+    payload = {}
+    for key, values in hists.items():
+        values = values[torch.isfinite(values)]
+        if values.numel() == 0:
+            continue
+        lo, hi = values.min().item(), values.max().item()
+        if hi <= lo:
+            hi = lo + 1e-12
+        counts = torch.histc(values, bins=bins, min=lo, max=hi)
+        edges = torch.linspace(lo, hi, bins + 1)
+        payload[key] = wandb.Histogram(np_histogram=(counts.tolist(), edges.tolist()))
+    logger.experiment.log({**payload, "trainer/global_step": step})

@@ -1,0 +1,89 @@
+"""The gradient-flow monitor on constructed networks with known answers, and under mixed precision."""
+
+import csv
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.precision import MixedPrecision
+from torch import nn
+
+from yololab.callbacks.gradient_flow import GradientFlowMonitor
+from yololab.nn.blocks import ConvNormAct
+
+DEAD = 37  # of 200 units
+
+
+class ToyModule(L.LightningModule):
+    """model.head.0 is a ReLU-family layer whose units [0, DEAD) can never be positive."""
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model = nn.Module()
+        self.model.head = nn.Sequential(ConvNormAct(16, 200, 1, activation=activation, norm="none"),
+                                        nn.Conv2d(200, 1, 1))
+        conv = self.model.head[0].weight_layer
+        with torch.no_grad():
+            conv.weight[:DEAD] = 0.0
+            conv.bias.zero_()
+            conv.bias[:DEAD] = -1.0
+
+    def training_step(self, batch, batch_idx):
+        return self.model.head(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+    def train_dataloader(self):
+        torch.manual_seed(1)
+        data = torch.utils.data.TensorDataset(torch.randn(32, 16, 4, 4))
+        return torch.utils.data.DataLoader(data, batch_size=16)
+
+
+def run_monitor(tmp_path, activation: str, **trainer_kwargs) -> dict[str, float]:
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=1, logger=CSVLogger(tmp_path, name="", version=""), enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[GradientFlowMonitor(log_every_n_steps=1)],
+        **trainer_kwargs,
+    )
+    trainer.fit(ToyModule(activation))
+    with open(tmp_path / "metrics.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r.get("gradflow/grad_norm/head.0"))
+    return {k: float(v) for k, v in row.items() if v}
+
+
+def test_dead_relu_units_are_counted(tmp_path):
+    values = run_monitor(tmp_path, "relu")
+    assert values["gradflow/dead_fraction/head.0"] == pytest.approx(DEAD / 200, abs=0.01)
+    assert values["gradflow/negative_fraction/head.0"] > DEAD / 200
+    assert values["gradflow/grad_norm/head.0"] > 0 and values["gradflow/update_ratio/head.0"] > 0
+    assert "gradflow/grad_norm/head.1" in values and "gradflow/dead_fraction/head.1" not in values  # linear output
+
+
+def test_leaky_relu_units_never_die(tmp_path):
+    values = run_monitor(tmp_path, "leaky_relu:0.01")
+    assert values["gradflow/dead_fraction/head.0"] == 0.0
+    assert values["gradflow/mean_abs_derivative/head.0"] > 0.01
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_gradients_are_read_unscaled_under_mixed_precision(tmp_path, precision):
+    reference = run_monitor(tmp_path / "fp32", "relu")["gradflow/grad_norm/head.1"]
+    kwargs = {"precision": precision}
+    if precision == "16-mixed":  # an explicit loss scaler: gradients are 1024x larger until unscaled
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+        kwargs = {"plugins": [MixedPrecision("16-mixed", "cpu", scaler=scaler)]}
+    mixed = run_monitor(tmp_path / precision, "relu", **kwargs)["gradflow/grad_norm/head.1"]
+    assert mixed == pytest.approx(reference, rel=0.05)
+
+
+def test_nothing_is_hooked_between_logging_steps(tmp_path):
+    monitor = GradientFlowMonitor(log_every_n_steps=3)
+    module = ToyModule("relu")
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor])
+    trainer.fit(module)
+    activation = module.model.head[0].activation
+    assert not monitor._hooks and not activation._forward_hooks
