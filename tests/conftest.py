@@ -53,6 +53,18 @@ def overfit_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, overfit_root):
+    """A checkpoint trained to overfit ``overfit_root`` (debug=overfit, ~25 s): (config, metrics, run folder)."""
+    from yololab import train
+
+    tmp_path = tmp_path_factory.mktemp("overfit")
+    cfg = compose_config(tmp_path, ["debug=overfit", f"data.root={overfit_root}", "data.batch_size=8",
+                                    "data.img_size=160", "data.synthetic=null"])
+    metrics = train.run(cfg)
+    return cfg, metrics, Path(cfg.paths.output_dir)
+
+
 def neu_det_or_skip() -> Path:
     if not (NEU_DET / "data.yaml").is_file():
         pytest.skip(f"NEU-DET not found at {NEU_DET} (set NEU_DET_ROOT)")

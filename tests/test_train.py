@@ -1,32 +1,15 @@
 """End to end: training overfits a handful of real image files; eval.py reproduces the metrics."""
 
 import csv
-from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
 from tests.conftest import compose_config
 
-from yololab import evaluate, train
+from yololab import evaluate
 
 
-def overfit_config(tmp_path, root, extra=()):
-    return compose_config(tmp_path, [
-        "debug=overfit", f"data.root={root}", "data.batch_size=8", "data.img_size=160", "data.synthetic=null",
-        *extra,
-    ])
-
-
-@pytest.fixture(scope="module")
-def overfit_run(tmp_path_factory, overfit_root):
-    tmp_path = tmp_path_factory.mktemp("overfit")
-    cfg = overfit_config(tmp_path, overfit_root)
-    metrics = train.run(cfg)
-    return cfg, metrics, Path(cfg.paths.output_dir)
-
-
-def test_overfit_drives_loss_down_and_map_up(overfit_run):
-    _, metrics, out = overfit_run
+def test_overfit_drives_loss_down_and_map_up(trained_run):
+    _, metrics, out = trained_run
     with open(out / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")]
@@ -39,12 +22,10 @@ def test_overfit_drives_loss_down_and_map_up(overfit_run):
                                         "scratches")}
 
 
-def test_eval_reproduces_validation_metrics(overfit_run, tmp_path):
-    _, metrics, out = overfit_run
+def test_eval_reproduces_validation_metrics(trained_run, tmp_path):
+    _, metrics, out = trained_run
     ckpt = out / "checkpoints" / "last.ckpt"
-    eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu"], config_name="eval")
-    with open_dict(eval_cfg):
-        eval_cfg.data = {"num_workers": 0, "persistent_workers": False}
+    eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu", "data.num_workers=0"], config_name="eval")
     result = evaluate.run(eval_cfg)
     for key in ("val/mAP50", "val/mAP50-95"):
         assert result[key] == pytest.approx(metrics[key], abs=1e-6)

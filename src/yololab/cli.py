@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 import hydra
@@ -13,9 +15,14 @@ CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().p
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from yololab.train import run
 
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    except SIGTERMException:  # preempted: a checkpoint was written; report it as killed by SIGTERM
+        sys.exit(128 + signal.SIGTERM)
     return metrics.get(cfg.get("optimized_metric", ""))
 
 

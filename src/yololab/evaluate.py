@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from yololab.module import YOLODetectorModule
-from yololab.train import report
+from yololab.train import report, write_run_files
 from yololab.utils.instantiate import instantiate_group
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path is required: python scripts/eval.py ckpt_path=path/to/file.ckpt")
     model, stored = load_checkpoint(cfg.ckpt_path)
-    data_cfg = OmegaConf.merge(stored["data"], cfg.get("data") or {})
+    overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
+    data_cfg = OmegaConf.merge(stored["data"], overrides)
     if cfg.split != "val":  # any other split is evaluated as the test split
         data_cfg.test_split = cfg.split
     datamodule = hydra.utils.instantiate(data_cfg)
@@ -45,5 +46,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     runner = trainer.validate if cfg.split == "val" else trainer.test
     runner(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    log.info("%s on %s: %s", cfg.ckpt_path, cfg.split, report(metrics))
+    if trainer.is_global_zero:
+        write_run_files(Path(cfg.paths.output_dir), OmegaConf.to_container(cfg, resolve=True), metrics)
+        log.info("%s on %s: %s", cfg.ckpt_path, cfg.split, report(metrics))
     return metrics

@@ -8,14 +8,70 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 from torchmetrics.detection import MeanAveragePrecision
+from torchmetrics.utilities.distributed import gather_all_tensors
 from torchvision.ops import box_iou
 
 logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)  # it prints the COCO table at INFO
 
 
+class GatheredMeanAveragePrecision(MeanAveragePrecision):
+    """torchmetrics' COCO mAP, synchronised across ranks in one gather and in dataset order.
+
+    The parent gathers its per-image list states one image at a time, which needs the same number
+    of images on every rank (gloo crashes otherwise) and costs a collective per image. Here every
+    rank packs its images into one tensor of rows (image id, kind, class, score, x1, y1, x2, y2),
+    one gather brings them all together (ranks may hold different numbers), and the images are
+    re-added sorted by id: the result equals the single-process one.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("image_ids", default=[], dist_reduce_fx=None)
+
+    def update(self, preds: list[dict], target: list[dict], image_ids: torch.Tensor | None = None) -> None:
+        super().update(preds, target)
+        start = len(self.image_ids)
+        ids = image_ids if image_ids is not None else torch.arange(start, start + len(preds))
+        self.image_ids.extend(torch.as_tensor(i, dtype=torch.long, device=self.device) for i in ids.tolist())
+
+    def _pack(self) -> torch.Tensor:
+        rows = []
+        for img, box, score, label, gt_box, gt_label in zip(
+            self.image_ids, self.detection_box, self.detection_scores, self.detection_labels,
+            self.groundtruth_box, self.groundtruth_labels, strict=True,
+        ):
+            i = img.double()
+            rows.append(torch.stack([i, i.new_tensor(-1.0), *[i.new_zeros(())] * 6])[None])  # the image itself
+            rows.append(torch.cat([_col(i, len(label)), _col(i.new_tensor(0.0), len(label)), label.double()[:, None],
+                                   score.double()[:, None], box.double()], 1))
+            rows.append(torch.cat([_col(i, len(gt_label)), _col(i.new_tensor(1.0), len(gt_label)),
+                                   gt_label.double()[:, None], _col(i.new_tensor(0.0), len(gt_label)),
+                                   gt_box.double()], 1))
+        return torch.cat(rows) if rows else torch.zeros(0, 8, dtype=torch.float64, device=self.device)
+
+    def _sync_dist(self, dist_sync_fn=None, process_group=None) -> None:
+        gathered = gather_all_tensors(self._pack(), group=process_group or self.process_group)
+        rows = torch.cat(gathered)
+        preds, targets, ids = [], [], []
+        for img in torch.unique(rows[rows[:, 1] == -1, 0]).tolist():  # sorted image ids
+            mine = rows[rows[:, 0] == img]
+            det, gt = mine[mine[:, 1] == 0], mine[mine[:, 1] == 1]
+            preds.append({"boxes": det[:, 4:].float(), "scores": det[:, 3].float(), "labels": det[:, 2].long()})
+            targets.append({"boxes": gt[:, 4:].float(), "labels": gt[:, 2].long()})
+            ids.append(int(img))
+        for name in self._defaults:
+            setattr(self, name, [])
+        MeanAveragePrecision.update(self, preds, targets)
+        self.image_ids = [torch.tensor(i, device=self.device) for i in ids]
+
+
+def _col(value: torch.Tensor, n: int) -> torch.Tensor:
+    return value.expand(n, 1)
+
+
 def build_map_metric() -> MeanAveragePrecision:
     """mAP over IoU 0.50:0.95 with up to 300 detections per image, per-class values and the PR arrays."""
-    return MeanAveragePrecision(
+    return GatheredMeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
         max_detection_thresholds=[1, 10, 300],

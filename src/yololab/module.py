@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 
 from yololab.loss import DetectionLoss
@@ -98,7 +99,7 @@ class YOLODetectorModule(L.LightningModule):
         maps = self.model(batch["images"])
         self._loss(maps, batch, stage)
         detections, targets = self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch)
-        metric.update(detections, targets)
+        metric.update(detections, targets, image_ids=batch["indices"])
         return {"detections": detections, "targets": targets}
 
     def _log_metric(self, stage: str, metric) -> dict[str, float]:
@@ -134,4 +135,5 @@ class YOLODetectorModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["yololab"] = {"config": self.config, "class_names": self.class_names}
+        wandb_id = next((lg.version for lg in self.loggers if isinstance(lg, WandbLogger)), None)
+        checkpoint["yololab"] = {"config": self.config, "class_names": self.class_names, "wandb_id": wandb_id}

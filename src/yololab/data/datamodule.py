@@ -8,12 +8,11 @@ from functools import cached_property
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import DataLoader
 
 from yololab.data.dataset import DetectionDataset, collate
 from yololab.data.formats import open_dataset
 from yololab.data.records import DataError, DataProblem, ImageRecord
-from yololab.data.sampler import ReproducibleSampler
+from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader
 from yololab.data.synthetic import SyntheticDefects
 from yololab.data.transforms import build_pipeline
 
@@ -97,11 +96,11 @@ class DefectDataModule(L.LightningDataModule):
             pipeline = build_pipeline(self.img_size, augment)
             self.datasets[key] = DetectionDataset(self.load_split(key), pipeline, self.img_size, self.seed)
 
-    def _loader(self, key: str, shuffle: bool) -> DataLoader:
+    def _loader(self, key: str, shuffle: bool) -> ResumableDataLoader:
         if key not in self.datasets:
             raise DataError(f"no '{key}' split is configured for {self.root} (data.{key}_split)")
         dataset = self.datasets[key]
-        return DataLoader(
+        return ResumableDataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=ReproducibleSampler(len(dataset), shuffle, self.seed, pad_to_equal=shuffle),
@@ -112,14 +111,14 @@ class DefectDataModule(L.LightningDataModule):
             drop_last=False,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> ResumableDataLoader:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> ResumableDataLoader:
         return self._loader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> ResumableDataLoader:
         return self._loader("val", shuffle=False)

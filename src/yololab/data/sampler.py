@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -26,6 +26,7 @@ class ReproducibleSampler(Sampler[tuple[int, int]]):
     def __init__(self, size: int, shuffle: bool, seed: int = 0, pad_to_equal: bool = True) -> None:
         self.size, self.shuffle, self.seed, self.pad_to_equal = size, shuffle, seed, pad_to_equal
         self.epoch = 0
+        self.resume_at: tuple[int, int] | None = None  # (epoch, samples of this rank's shard already seen)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -45,7 +46,29 @@ class ReproducibleSampler(Sampler[tuple[int, int]]):
         return order[rank::world]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(self.epoch, i) for i in self._shard()])
+        shard = self._shard()
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            shard = shard[self.resume_at[1] :]
+        self.resume_at = None
+        return iter([(self.epoch, i) for i in shard])
 
     def __len__(self) -> int:
         return len(self._shard())
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that Lightning can checkpoint mid-epoch (it has ``state_dict``/``load_state_dict``):
+    the state is how many batches of the epoch were handed out; on resume the sampler skips them."""
+
+    def __iter__(self):
+        self._batches_done = 0
+        for batch in super().__iter__():
+            self._batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": getattr(self.sampler, "epoch", 0), "batches_done": getattr(self, "_batches_done", 0)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if isinstance(self.sampler, ReproducibleSampler):  # Lightning swaps in its own for overfit_batches
+            self.sampler.resume_at = (state["epoch"], state["batches_done"] * self.batch_size)

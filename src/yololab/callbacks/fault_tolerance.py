@@ -1,0 +1,127 @@
+"""Surviving faults: a checkpoint on preemption, the random state for exact resumes, a divergence guard."""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_dir(trainer: L.Trainer) -> Path:
+    callback = trainer.checkpoint_callback
+    return Path(callback.dirpath) if callback and callback.dirpath else Path(trainer.default_root_dir) / "checkpoints"
+
+
+class PreemptionCheckpoint(L.Callback):
+    """On SIGTERM (handled by Lightning, which stops after the current batch on every rank) or SIGUSR1
+    (a SLURM warning signal, ``#SBATCH --signal=USR1@90``), writes ``checkpoints/last.ckpt`` and
+    stops. ``ckpt_path=last`` in the same run folder resumes from it, mid-epoch included.
+    Under SLURM with Lightning's auto-requeue, SIGUSR1 is left to Lightning (checkpoint + requeue).
+    """
+
+    def __init__(self, filename: str = "last.ckpt") -> None:
+        self.filename = filename
+        self.requested = False
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        env = trainer._accelerator_connector.cluster_environment
+        slurm_requeue = getattr(env, "auto_requeue", False)
+        if stage == "fit" and not slurm_requeue and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGUSR1, self._request)
+
+    def _request(self, signum, frame) -> None:
+        log.info("received signal %s: checkpointing after this batch", signum)
+        self.requested = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.requested:
+            raise SIGTERMException()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and trainer.state.fn == "fit":
+            path = checkpoint_dir(trainer) / self.filename
+            trainer.save_checkpoint(path)
+            log.info("preempted: checkpoint written to %s; resume with ckpt_path=%s", path, path)
+
+
+class RandomStateCheckpoint(L.Callback):
+    """Stores the torch, numpy and Python random states in checkpoints and restores them on resume,
+    so random layers (dropout, RReLU) continue exactly as in an uninterrupted run."""
+
+    def state_dict(self) -> dict:
+        np_state = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+            "python": random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        kind, keys, *rest = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+        random.setstate(state["python"])
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite gradient."""
+
+
+def first_nonfinite_gradient(module: nn.Module) -> tuple[str, int] | None:
+    """(name, count) of the first parameter (in definition order) with a non-finite gradient, if any."""
+    named = [(n, p.grad) for n, p in module.named_parameters() if p.grad is not None]
+    if not named:
+        return None
+    norms = torch.stack(torch._foreach_norm([g.float() for _, g in named]))
+    bad = (~torch.isfinite(norms)).nonzero().view(-1).tolist()
+    return (named[bad[0]][0], len(bad)) if bad else None
+
+
+class DivergenceGuard(L.Callback):
+    """Checks the gradients after AMP unscaling, before clipping and the optimiser step.
+
+    ``action=stop``: the step is not applied, the last good state is written to
+    ``checkpoints/last-good.ckpt`` and training stops with a message naming the first layer whose
+    gradient is not finite. ``action=skip``: the step is skipped and counted
+    (``train/skipped_steps``); after ``max_skips`` skips it stops as above.
+    """
+
+    def __init__(self, action: str = "stop", max_skips: int = 100) -> None:
+        if action not in ("stop", "skip"):
+            raise ValueError(f"DivergenceGuard action must be 'stop' or 'skip', got {action!r}")
+        self.action, self.max_skips = action, max_skips
+        self.skipped = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        found = first_nonfinite_gradient(pl_module)
+        if found is None:
+            return
+        optimizer.zero_grad(set_to_none=True)  # the optimiser step becomes a no-op
+        name, count = found
+        self.skipped += 1
+        pl_module.log("train/skipped_steps", float(self.skipped), on_step=True, on_epoch=False)
+        if self.action == "skip" and self.skipped <= self.max_skips:
+            log.warning("step %d skipped: non-finite gradient in %s (%d tensors)", trainer.global_step, name, count)
+            return
+        path = checkpoint_dir(trainer) / "last-good.ckpt"
+        trainer.save_checkpoint(path)
+        raise DivergenceError(
+            f"non-finite gradient at step {trainer.global_step}: first in {name} ({count} parameter tensors "
+            f"affected); the last good state is in {path}"
+        )
+
+    def state_dict(self) -> dict:
+        return {"skipped": self.skipped}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.skipped = state.get("skipped", 0)

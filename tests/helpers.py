@@ -1,0 +1,50 @@
+"""Callbacks that plant faults in real runs (loaded by Hydra overrides such as
+``+callbacks.fault._target_=tests.helpers.SignalAtStep``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+import torch
+
+
+class SignalAtStep(L.Callback):
+    """Sends ``signum`` to this process after optimiser step ``step``, as a scheduler would."""
+
+    def __init__(self, step: int, signum: str = "SIGTERM") -> None:
+        self.step, self.signum = step, getattr(signal, signum)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+class RaiseAtStep(L.Callback):
+    """Raises on one rank at one step, as a crashing worker would."""
+
+    def __init__(self, step: int, rank: int) -> None:
+        self.step, self.rank = step, rank
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            raise RuntimeError(f"planted failure on rank {self.rank} at step {self.step}")
+
+
+class NaNGradientAtStep(L.Callback):
+    """Makes the gradient of one named parameter NaN during the backward pass of one step."""
+
+    def __init__(self, step: int, parameter: str) -> None:
+        self.step, self.parameter = step, parameter
+        self.handle = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            param = dict(pl_module.named_parameters())[self.parameter]
+            self.handle = param.register_hook(lambda grad: torch.full_like(grad, torch.nan))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None

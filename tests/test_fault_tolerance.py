@@ -1,0 +1,106 @@
+"""Preemption and exact resume, the divergence guard, reproducibility, and bad configuration."""
+
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from tests.conftest import compose_config
+
+from yololab import train
+from yololab.callbacks.fault_tolerance import DivergenceError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def base(root) -> list[str]:
+    # 48 train images / batch 8: 6 steps per epoch
+    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
+            "trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.validation_report=null"]
+
+
+def losses(run_dir: Path) -> list[float]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return [float(r["train/loss_step"]) for r in csv.DictReader(f) if r.get("train/loss_step")]
+
+
+def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(tmp_path, synthetic_root):
+    full = train.run(compose_config(tmp_path / "full", base(synthetic_root)))
+
+    kill = ["+callbacks.kill._target_=tests.helpers.SignalAtStep", "+callbacks.kill.step=8"]
+    killed = compose_config(tmp_path / "killed", [*base(synthetic_root), *kill])
+    with pytest.raises(SIGTERMException):  # a real SIGTERM, handled by Lightning after the batch
+        train.run(killed)
+    ckpt = tmp_path / "killed" / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["global_step"] == 8 and state["epoch"] == 1  # mid-way through the second epoch
+
+    resumed = train.run(compose_config(tmp_path / "killed", [*base(synthetic_root), "ckpt_path=last"]))
+    for key in ("val/mAP50", "val/mAP50-95", "val/loss", "train/loss_epoch"):
+        assert resumed[key] == full[key], key
+
+
+def test_same_seed_same_numbers(tmp_path, synthetic_root):
+    overrides = [*base(synthetic_root), "trainer.max_epochs=1", "trainer.limit_train_batches=3"]
+    a = train.run(compose_config(tmp_path / "a", overrides))
+    b = train.run(compose_config(tmp_path / "b", overrides))
+    assert losses(tmp_path / "a" / "run") == losses(tmp_path / "b" / "run")
+    assert a["val/mAP50-95"] == b["val/mAP50-95"] and a["val/loss"] == b["val/loss"]
+    c = train.run(compose_config(tmp_path / "c", [*overrides, "seed=7"]))
+    assert losses(tmp_path / "c" / "run") != losses(tmp_path / "a" / "run") and c["val/loss"] != a["val/loss"]
+
+
+def test_planted_nan_gradient_stops_within_the_step(tmp_path, synthetic_root):
+    layer = "model.head.cls.1.0.0.weight"
+    cfg = compose_config(tmp_path, [*base(synthetic_root), "+callbacks.nan._target_=tests.helpers.NaNGradientAtStep",
+                                    "+callbacks.nan.step=3", f"+callbacks.nan.parameter={layer}"])
+    with pytest.raises(DivergenceError, match=r"non-finite gradient at step 3: first in model\.head\.cls\.1\.0\.0"):
+        train.run(cfg)
+    good = torch.load(tmp_path / "run" / "checkpoints" / "last-good.ckpt", weights_only=True)
+    assert good["global_step"] == 3
+    assert all(torch.isfinite(v).all() for v in good["state_dict"].values() if v.is_floating_point())
+
+
+def test_skip_mode_skips_and_counts(tmp_path, synthetic_root):
+    plant = ["+callbacks.nan._target_=tests.helpers.NaNGradientAtStep", "+callbacks.nan.step=2",
+             "+callbacks.nan.parameter=model.head.box.0.2.weight"]
+    cfg = compose_config(tmp_path, [*base(synthetic_root), *plant, "trainer.max_epochs=1",
+                                    "callbacks.divergence_guard.action=skip", "trainer.log_every_n_steps=1"])
+    metrics = train.run(cfg)
+    assert torch.isfinite(torch.tensor(metrics["val/loss"]))
+    with open(tmp_path / "run" / "csv" / "metrics.csv") as f:
+        skipped = [float(r["train/skipped_steps"]) for r in csv.DictReader(f) if r.get("train/skipped_steps")]
+    assert skipped == [1.0]
+
+
+def test_more_gpus_than_exist_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has GPUs")
+    cfg = compose_config(tmp_path, ["trainer.devices=4"])
+    with pytest.raises(ValueError, match=r"trainer\.devices=4 but this machine has 0 GPU\(s\).*trainer=ddp_cpu"):
+        train.run(cfg)
+
+
+def test_missing_checkpoint_is_named(tmp_path, synthetic_root):
+    cfg = compose_config(tmp_path, [*base(synthetic_root), f"ckpt_path={tmp_path / 'nope.ckpt'}"])
+    with pytest.raises(FileNotFoundError, match=r"nope\.ckpt"):
+        train.run(cfg)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_rank_that_raises_ends_the_whole_ddp_job(tmp_path, synthetic_root, rank):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    fail = ["+callbacks.fail._target_=tests.helpers.RaiseAtStep", "+callbacks.fail.step=2",
+            f"+callbacks.fail.rank={rank}"]
+    cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "trainer=ddp_cpu", *base(synthetic_root), *fail,
+           f"hydra.run.dir={tmp_path}"]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert f"planted failure on rank {rank} at step 2" in proc.stdout + proc.stderr
+    assert time.monotonic() - start < 180
