@@ -57,6 +57,9 @@ def add_fatal(root):
 def test_check_reports_every_problem_with_file_and_line(tmp_path):
     root = broken_yolo(tmp_path / "ds")
     add_fatal(root)
+    png = bytearray((root / "images" / "train" / "ok2.png").read_bytes())
+    png[len(png) // 2:len(png) // 2 + 8] = b"\xff" * 8  # damaged pixel data, intact header
+    (root / "images" / "train" / "ok2.png").write_bytes(bytes(png))
     result = scan(open_dataset(root), {"train": "train", "val": "val"})
     lbl, img = f"{root}/labels/train", f"{root}/images/train"
     got = sorted(str(p) for p in result.problems)
@@ -68,6 +71,7 @@ def test_check_reports_every_problem_with_file_and_line(tmp_path):
         f"{lbl}/grey.txt:2: malformed line '1 0.5 oops 0.2': expected 'class cx cy w h'",
         f"{lbl}/grey.txt:3: class id 2 out of range [0, 2)",
         f"{img}/junk.jpg: unreadable image (not an image file PIL can identify); skipped",
+        f"{img}/ok2.png: unreadable image (broken data stream when reading image file); skipped",
         f"{img}/ok1.png: same bytes as {img}/copy.png",
         "TRUNCATED",
     ])
@@ -78,7 +82,7 @@ def test_check_reports_every_problem_with_file_and_line(tmp_path):
     assert fatal == [f"{lbl}/grey.txt:2: malformed line '1 0.5 oops 0.2': expected 'class cx cy w h'",
                      f"{lbl}/grey.txt:3: class id 2 out of range [0, 2)"]
     assert sorted(r.path.rsplit("/", 1)[-1] for r in result.records["train"]) == [
-        "copy.png", "grey.png", "ok0.png", "ok1.png", "ok2.png", "ok3.png"]
+        "copy.png", "grey.png", "ok0.png", "ok1.png", "ok3.png"]
 
 
 def test_check_data_script_prints_the_report(tmp_path, capsys):

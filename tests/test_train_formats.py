@@ -28,16 +28,18 @@ def converted(synthetic_root, tmp_path_factory):
             "voc": write_voc(base / "voc", data, reader.class_names)}
 
 
-@pytest.mark.parametrize("fmt", ["coco", "voc"])
-def test_trains_through_the_same_command(tmp_path, converted, fmt, caplog):
+@pytest.mark.parametrize(("fmt", "extra"), [("coco", []), ("voc", ["data.channels=1"])])
+def test_trains_through_the_same_command(tmp_path, converted, fmt, extra, caplog):
+    """VOC also trains on one grey channel (NEU-DET's original release is grey VOC)."""
     cfg = compose_config(tmp_path, [
-        f"data.root={converted[fmt]}", f"data.format={fmt}", "data.synthetic=null", "data.num_workers=0",
+        *extra, f"data.root={converted[fmt]}", f"data.format={fmt}", "data.synthetic=null", "data.num_workers=0",
         "trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger=csv",
         "data.img_size=64", "data.batch_size=4", "+trainer.num_sanity_val_steps=0",  # small: the format is tested
     ])
     with caplog.at_level(logging.INFO, logger="yololab"):
         metrics = train.run(cfg)
     assert "val/mAP50" in metrics and metrics["train/loss_epoch"] > 0
+    assert cfg.model.in_channels == (1 if extra else 3)  # a model of the other width fails on the batches
     with open(tmp_path / "run" / "csv" / "metrics.csv") as f:
         assert any(row.get("val/mAP50") for row in csv.DictReader(f))
     stats = [r.getMessage() for r in caplog.records if r.name == "yololab.callbacks.dataset_stats"]

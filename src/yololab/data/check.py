@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import UnidentifiedImageError
 
-from yololab.data.images import decode, describe, digest
+from yololab.data.images import BROKEN_IMAGE_ERRORS, decode, describe, digest
 from yololab.data.records import CONFIG, DUPLICATE, IMAGE, KIND_SUMMARY, DataError, DataProblem, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -70,11 +69,11 @@ class ImageChecker:
         try:
             data = Path(path).read_bytes()
             image = decode(data)
-        except (UnidentifiedImageError, OSError) as err:
+        except BROKEN_IMAGE_ERRORS as err:
             error = describe(err)
         self.verdicts[path] = [*key, digest(data), error]
         self.changed = True
-        return digest(data), error, image if keep else None
+        return self.verdicts[path][2], error, image if keep else None
 
     def save(self, prefix: str) -> None:
         """Write the verdicts of the paths under ``prefix`` to the cache file, atomically."""

@@ -95,7 +95,7 @@ class DefectDataModule(L.LightningDataModule):
         if self.synthetic is not None:
             self.synthetic.write(self.root)
 
-    def scan(self, keys: list[str]) -> ScanResult:
+    def check(self, keys: list[str]) -> ScanResult:
         """Scan the splits of ``keys``; stop with every fatal problem listed, warn once about the rest."""
         result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.cache == "ram", self.scan_cache)
         if result.fatal:
@@ -119,7 +119,7 @@ class DefectDataModule(L.LightningDataModule):
                 if k not in self.datasets and self.split_names[k] is not None]
         if not keys:
             return
-        result = self.scan(keys)
+        result = self.check(keys)
         for key in keys:
             self.datasets[key] = self.build_dataset(key, result.records[key], result.images)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ from PIL import Image, UnidentifiedImageError
 from yololab.data.records import IMAGE, DataError, DataProblem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# what PIL raises on broken files: OSError (truncated; UnidentifiedImageError is one), SyntaxError
+# (broken PNG), ValueError and struct.error (damaged headers), DecompressionBombError
+BROKEN_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -36,7 +40,7 @@ def image_size(path: Path, problems: list[DataProblem]) -> tuple[int, int] | Non
     try:
         with Image.open(path) as img:
             return img.size
-    except (UnidentifiedImageError, OSError) as err:
+    except BROKEN_IMAGE_ERRORS as err:
         problems.append(unreadable(path, err))
         return None
 
@@ -55,7 +59,7 @@ def read_image(path: str) -> np.ndarray:
     """RGB uint8 HxWx3 of an image file; a clear DataError naming the file if it cannot be read."""
     try:
         return decode(Path(path).read_bytes())
-    except (UnidentifiedImageError, OSError) as err:
+    except BROKEN_IMAGE_ERRORS as err:
         raise DataError([DataProblem(path, f"unreadable image ({describe(err)})", fatal=True, kind=IMAGE)]) from None
 
 
