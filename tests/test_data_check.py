@@ -185,3 +185,14 @@ def test_voc_problems(tmp_path):
     (root / "classes.txt").write_text("pit\n")
     _, problems = open_dataset(root).load("val")
     assert [str(p) for p in problems] == [f"{ann}/d.xml:9: class 'crack' is not in classes.txt"]
+
+
+def test_remembered_verdicts_follow_file_changes(tmp_path):
+    root = write_yolo(tmp_path / "ds", {"train": {"a.png": good(1)}, "val": {"b.png": good(2)}}, NAMES)
+    splits = {"train": "train", "val": "val"}
+    assert not scan(open_dataset(root), splits, cache_dir=str(tmp_path / "cache")).problems
+    (cache_file,) = (tmp_path / "cache").glob("*.json")
+    assert sorted(json.loads(cache_file.read_text())) == [f"{root}/images/train/a.png", f"{root}/images/val/b.png"]
+    (root / "images" / "val" / "b.png").write_bytes(truncated_jpeg(5))  # same path, new size and mtime
+    result = scan(open_dataset(root), splits, cache_dir=str(tmp_path / "cache"))
+    assert [p.kind for p in result.problems] == ["image", "config"]  # unreadable, then val has no usable image

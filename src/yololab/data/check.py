@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 from collections import Counter
@@ -23,8 +22,6 @@ import numpy as np
 
 from yololab.data.images import BROKEN_IMAGE_ERRORS, decode, describe, digest
 from yololab.data.records import CONFIG, DUPLICATE, IMAGE, KIND_SUMMARY, DataError, DataProblem, ImageRecord
-
-log = logging.getLogger(__name__)
 
 # path -> [size, mtime_ns, digest, error]: a second setup in the same process decodes nothing again
 _VERDICTS: dict[str, list] = {}
