@@ -19,6 +19,7 @@ NEU_DET = Path(os.environ.get("NEU_DET_ROOT", REPO.parent / "shared" / "datasets
 
 os.environ.setdefault("WANDB_MODE", "offline")  # tests never reach the network
 os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations' import-time version check
 
 
 def compose_config(tmp_path: Path, overrides: list[str] = (), config_name: str = "train") -> DictConfig:

@@ -27,7 +27,10 @@ def test_reads_boxes_in_pixels(tmp_path):
     write_yolo(tmp_path, {"x.jpg": ((200, 100), "1 0.5 0.5 0.2 0.4\n0 0.1 0.1 0.1 0.1\n"), "y.png": ((50, 50), None)})
     reader = open_dataset(tmp_path)
     records, problems = reader.load("train")
-    assert reader.class_names == ["a", "b"] and not problems
+    assert reader.class_names == ["a", "b"]
+    assert [str(p) for p in problems] == [
+        f"{tmp_path}/labels/train/y.txt: missing label file; image used as background"]
+    assert not problems[0].fatal
     by_name = {r.path.rsplit("/", 1)[-1]: r for r in records}
     x = by_name["x.jpg"]
     assert (x.width, x.height) == (200, 100)

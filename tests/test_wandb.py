@@ -37,6 +37,8 @@ def test_training_writes_an_offline_run(tmp_path, synthetic_root, monkeypatch):
     train.run(cfg)
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1 and runs[0].stat().st_size > 0
+    tables = list(runs[0].parent.glob("files/media/table/data/instances_[0-9]*.table.json"))  # DatasetStats
+    assert len(tables) == 1 and '"crazing"' in tables[0].read_text()
     assert wandb.run is None  # closed, so a next run in this process starts clean
 
     history = read_history(runs[0])

@@ -31,3 +31,26 @@ def evaluate(cfg: DictConfig) -> None:
     from yololab.evaluate import run
 
     run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
+def check_data(cfg: DictConfig) -> None:
+    from yololab.check_data import run
+
+    status = run(cfg)
+    if status:
+        raise SystemExit(status)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="show_augmentations")
+def show_augmentations(cfg: DictConfig) -> None:
+    from yololab.show_augmentations import run
+
+    run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark_loader")
+def benchmark_loader(cfg: DictConfig) -> None:
+    from yololab.benchmark_loader import run
+
+    run(cfg)

@@ -9,21 +9,32 @@ from pathlib import Path
 
 import lightning as L
 
+from yololab.data.check import ScanResult, scan, summary
 from yololab.data.dataset import DetectionDataset, collate
 from yololab.data.formats import open_dataset
-from yololab.data.records import DataError, DataProblem, ImageRecord
+from yololab.data.mixing import split_mixing
+from yololab.data.records import DataError, ImageRecord
 from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader
 from yololab.data.synthetic import SyntheticDefects
 from yololab.data.transforms import build_pipeline
 
 log = logging.getLogger(__name__)
 
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
+
 
 class DefectDataModule(L.LightningDataModule):
-    """Loads ``root`` (format named or detected), validates it, and serves letterboxed batches.
+    """Loads ``root`` (format named or detected), checks it, and serves letterboxed batches.
 
     ``batch_size`` is per device. With ``synthetic`` set, the synthetic set is written to ``root``
-    on first use.
+    on first use. A dataset released as one set is split into train/val by class
+    (``val_fraction``, ``split_seed``; the split seed is not the training seed, so a multi-seed
+    study keeps one validation set). ``setup`` scans the splits it needs (``data/check.py``): fatal
+    problems stop there, listed together; corrupt images are skipped with one summary warning.
+    ``cache='ram'`` keeps the decoded images of that scan in memory, before loader workers fork.
+    ``scan_cache`` is a folder keeping the image check's verdicts between runs (null: this process only).
+    ``channels=1`` serves grey 1xHxW images. Mosaic and mixup (entries of ``augment``) stop for the
+    last ``close_mosaic`` epochs of the trainer's ``max_epochs``.
     """
 
     def __init__(
@@ -41,10 +52,19 @@ class DefectDataModule(L.LightningDataModule):
         test_split: str | None = None,
         seed: int = 0,
         synthetic: SyntheticDefects | None = None,
+        channels: int = 3,
+        cache: str | None = None,
+        close_mosaic: int = 10,
+        val_fraction: float = 0.2,
+        split_seed: int = 0,
+        keep_difficult: bool = False,
+        scan_cache: str | None = None,
     ) -> None:
         super().__init__()
         if img_size % 32:
             raise ValueError(f"data.img_size must be a multiple of 32, got {img_size}")
+        if cache not in (None, "ram"):
+            raise ValueError(f"data.cache must be null or 'ram', got {cache!r}")
         self.root = Path(root)
         self.format, self.img_size, self.batch_size = format, img_size, batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -53,13 +73,16 @@ class DefectDataModule(L.LightningDataModule):
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         self.seed = seed
         self.synthetic = synthetic
+        self.channels, self.cache, self.close_mosaic = channels, cache, close_mosaic
+        self.val_fraction, self.split_seed, self.keep_difficult = val_fraction, split_seed, keep_difficult
+        self.scan_cache = scan_cache
         self.datasets: dict[str, DetectionDataset] = {}
 
     @cached_property
     def reader(self):
         if self.synthetic is not None:
             self.synthetic.write(self.root)
-        return open_dataset(self.root, self.format)
+        return open_dataset(self.root, self.format, self.keep_difficult, self.val_fraction, self.split_seed)
 
     @property
     def class_names(self) -> list[str]:
@@ -71,30 +94,46 @@ class DefectDataModule(L.LightningDataModule):
         if self.synthetic is not None:
             self.synthetic.write(self.root)
 
-    def load_split(self, stage: str) -> list[ImageRecord]:
-        """Records of one split; stops with every fatal problem listed, warns once about the rest."""
-        split = self.split_names[stage]
-        records, problems = self.reader.load(split)
-        if not records:
-            problems.append(DataProblem(str(self.reader.image_dir(split)), f"the '{split}' split has no images",
-                                        fatal=True))
-        fatal = [p for p in problems if p.fatal]
-        if fatal:
-            raise DataError(fatal)
-        if problems:
-            shown = "\n  ".join(str(p) for p in problems[:10])
-            log.warning("%s split '%s': %d problem(s) handled (skipped or clipped):\n  %s",
-                        self.root, split, len(problems), shown)
-        return records
+    def check(self, keys: list[str]) -> ScanResult:
+        """Scan the splits of ``keys``; stop with every fatal problem listed, warn once about the rest."""
+        result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.cache == "ram", self.scan_cache)
+        if result.fatal:
+            raise DataError(result.fatal)
+        if result.problems:
+            log.warning("%s: %s", self.root, summary(result.problems))
+        if result.images:
+            megabytes = sum(image.nbytes for image in result.images.values()) / 2**20
+            log.info("RAM cache: %d decoded images, %.0f MiB", len(result.images), megabytes)
+        return result
+
+    def mix_epochs(self) -> int | None:
+        """Epochs with mosaic and mixup: all but the last ``close_mosaic`` (all when there is no epoch limit)."""
+        max_epochs = getattr(self.trainer, "max_epochs", None) if self.trainer is not None else None
+        if max_epochs is None or max_epochs < 0:
+            return None
+        return max(max_epochs - self.close_mosaic, 0)
 
     def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
-        for key in wanted.get(stage, ("train", "val")):
-            if key in self.datasets or self.split_names[key] is None:
-                continue
-            augment = self.augment if key == "train" else None
-            pipeline = build_pipeline(self.img_size, augment)
-            self.datasets[key] = DetectionDataset(self.load_split(key), pipeline, self.img_size, self.seed)
+        keys = [k for k in STAGE_SPLITS.get(stage, ("train", "val"))
+                if k not in self.datasets and self.split_names[k] is not None]
+        if not keys:
+            return
+        result = self.check(keys)
+        for key in keys:
+            self.datasets[key] = self.build_dataset(key, result.records[key], result.images)
+
+    def build_dataset(self, key: str, records: list[ImageRecord], images: dict) -> DetectionDataset:
+        if key != "train":
+            return DetectionDataset(records, build_pipeline(self.img_size, None, self.channels), self.img_size,
+                                    self.seed, images=images)
+        mosaic, mixup, transforms = split_mixing(self.augment)
+        pipeline = build_pipeline(self.img_size, transforms, self.channels)
+        return DetectionDataset(records, pipeline, self.img_size, self.seed, mosaic, mixup, self.mix_epochs(),
+                                images)
+
+    def records(self) -> dict[str, list[ImageRecord]]:
+        """The records of every split set up so far (for statistics)."""
+        return {key: dataset.records for key, dataset in self.datasets.items()}
 
     def _loader(self, key: str, shuffle: bool) -> ResumableDataLoader:
         if key not in self.datasets:

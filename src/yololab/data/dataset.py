@@ -2,55 +2,79 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from yololab.data.records import DataError, DataProblem, ImageRecord
+from yololab.data.images import read_image
+from yololab.data.mixing import MixUp, Mosaic
+from yololab.data.records import ImageRecord
 from yololab.data.transforms import letterbox_scale
-
-
-def read_image(path: str) -> np.ndarray:
-    """RGB uint8 HxWx3; grayscale files are replicated to three channels."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError([DataProblem(path, "unreadable image", fatal=True)])
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class DetectionDataset(Dataset):
     """Indexed by ``(epoch, index)`` (see ReproducibleSampler) or a plain index (epoch 0).
 
-    Each sample's augmentation is seeded from (seed, epoch, index), so it is reproducible.
+    Every random choice of a sample (its augmentation, whether it gets a mosaic or mixup, and their
+    partner images) comes from a generator seeded with (seed, epoch, index): samples do not depend on
+    the number of workers or on which worker makes them, and a resumed run sees the same samples.
+    Mosaic and mixup apply in epochs ``[0, mix_epochs)`` (always when ``mix_epochs`` is None).
+    ``images`` holds decoded images by path (the RAM cache); the others are read from disk.
     """
 
-    def __init__(self, records: list[ImageRecord], pipeline, img_size: int, seed: int = 0) -> None:
+    def __init__(self, records: list[ImageRecord], pipeline, img_size: int, seed: int = 0,
+                 mosaic: Mosaic | None = None, mixup: MixUp | None = None, mix_epochs: int | None = None,
+                 images: dict[str, np.ndarray] | None = None) -> None:
         self.records, self.pipeline, self.img_size, self.seed = records, pipeline, img_size, seed
+        self.mosaic = mosaic.bind(img_size) if mosaic is not None and mosaic.p > 0 else None
+        self.mixup = mixup if mixup is not None and mixup.p > 0 else None
+        self.mix_epochs = mix_epochs
+        self.images = images or {}
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def load(self, index: int) -> tuple[np.ndarray, ImageRecord]:
-        return read_image(self.records[index].path), self.records[index]
+    def load(self, index: int) -> dict:
+        """The decoded sample as albumentations takes it: ``image``, ``bboxes``, ``labels``."""
+        record = self.records[index]
+        image = self.images.get(record.path)
+        return {"image": read_image(record.path) if image is None else image,
+                "bboxes": record.boxes, "labels": record.labels}
+
+    def mixing(self, epoch: int) -> bool:
+        return self.mix_epochs is None or epoch < self.mix_epochs
+
+    def augmented(self, index: int, rng: np.random.Generator, mix: bool) -> dict:
+        """Sample ``index``, in a mosaic when ``rng`` says so, through the pipeline; with its letterbox scale."""
+        sample = self.load(index)
+        if mix and self.mosaic is not None and rng.random() < self.mosaic.p:
+            partners = [self.load(int(i)) for i in rng.integers(len(self), size=3)]
+            sample = self.mosaic(sample, partners, int(rng.integers(2**32)))
+        h, w = sample["image"].shape[:2]
+        self.pipeline.set_random_seed(int(rng.integers(2**32)))
+        out = self.pipeline(**sample)
+        return {"image": out["image"], "bboxes": out["bboxes"], "labels": out["labels"],
+                "scale": letterbox_scale(h, w, self.img_size)}
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        self.pipeline.set_random_seed(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
-        image, record = self.load(index)
-        out = self.pipeline(image=image, bboxes=record.boxes, labels=record.labels)
-        h, w = image.shape[:2]
+        rng = np.random.default_rng([self.seed, epoch, index])
+        mix = self.mixing(epoch)
+        sample = self.augmented(index, rng, mix)
+        if mix and self.mixup is not None and rng.random() < self.mixup.p:
+            other = self.augmented(int(rng.integers(len(self))), rng, mix)
+            sample = {**self.mixup(sample, other, rng), "scale": sample["scale"]}
         return {
-            "image": out["image"],
-            "boxes": torch.as_tensor(np.asarray(out["bboxes"], np.float32).reshape(-1, 4)),
-            "labels": torch.as_tensor(np.asarray(out["labels"], np.int64).reshape(-1)),
-            "scale": torch.tensor(letterbox_scale(h, w, self.img_size)),
+            "image": sample["image"],
+            "boxes": torch.as_tensor(np.asarray(sample["bboxes"], np.float32).reshape(-1, 4)),
+            "labels": torch.as_tensor(np.asarray(sample["labels"], np.int64).reshape(-1)),
+            "scale": torch.tensor(sample["scale"]),
             "index": index,
         }
 
 
 def collate(samples: list[dict]) -> dict[str, torch.Tensor]:
-    """Images [B, 3, H, W] uint8; targets [N, 6] rows (batch_index, class, x1, y1, x2, y2) in input pixels;
+    """Images [B, C, H, W] uint8; targets [N, 6] rows (batch_index, class, x1, y1, x2, y2) in input pixels;
     scales [B, 2] (sx, sy) from original to input pixels; indices [B] into the dataset's records."""
     targets = [
         torch.cat([torch.full((len(s["labels"]), 1), float(i)), s["labels"][:, None].float(), s["boxes"]], 1)

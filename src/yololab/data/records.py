@@ -6,6 +6,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# What a problem is about; the data module's one summary warning counts problems by kind.
+IMAGE = "image"  # unreadable, truncated or missing image: the image is skipped
+LABEL = "label"  # a missing or empty label file: the image is used as background
+BOX = "box"  # a box dropped (zero size, outside the image) or clipped to the image
+DUPLICATE = "duplicate"  # an image with the same bytes as another one: both are kept
+ANNOTATION = "annotation"  # malformed label content or a class outside the class list: fatal
+CONFIG = "config"  # a missing path, an undefined or empty split: fatal
+
+KIND_SUMMARY = {
+    IMAGE: "unreadable image(s) skipped",
+    LABEL: "image(s) without labels used as background",
+    BOX: "box(es) dropped or clipped",
+    DUPLICATE: "duplicate image(s)",
+    ANNOTATION: "annotation error(s)",
+    CONFIG: "configuration error(s)",
+}
+
 
 @dataclass
 class ImageRecord:
@@ -26,6 +43,7 @@ class DataProblem:
     message: str
     line: int | None = None
     fatal: bool = False
+    kind: str = ANNOTATION
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
@@ -37,8 +55,13 @@ class DataError(ValueError):
 
     def __init__(self, problems: list[DataProblem] | str) -> None:
         if isinstance(problems, str):
-            problems = [DataProblem("<config>", problems, fatal=True)]
+            problems = [DataProblem("<config>", problems, fatal=True, kind=CONFIG)]
         self.problems = problems
         shown = "\n  ".join(str(p) for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"{len(problems)} data problem(s):\n  {shown}{more}")
+
+
+def config_error(path, message: str) -> DataError:
+    """A fatal configuration problem (missing path, undefined split) as an exception."""
+    return DataError([DataProblem(str(path), message, fatal=True, kind=CONFIG)])

@@ -5,25 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from yololab.data.records import DataProblem, ImageRecord
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from yololab.data.images import IMAGE_SUFFIXES, image_size, list_images
+from yololab.data.records import ANNOTATION, BOX, LABEL, DataProblem, ImageRecord
 
 
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def background(path: str | Path, reason: str) -> DataProblem:
+    """A warning for an image without labels (missing or empty label file), which trains as background."""
+    return DataProblem(str(path), f"{reason}; image used as background", kind=LABEL)
 
 
-def image_size(path: Path, problems: list[DataProblem]) -> tuple[int, int] | None:
-    """(width, height) from the image header; None, and a problem, if it is not an image."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as err:
-        problems.append(DataProblem(str(path), f"unreadable image ({err.__class__.__name__}: {err})"))
+def find_child(root: Path, *names: str) -> Path | None:
+    """The first sub-folder of ``root`` named one of ``names``, compared case-insensitively (VOC's
+    ``Annotations`` is ``ANNOTATIONS`` in NEU-DET's release)."""
+    if not root.is_dir():
         return None
+    children = {p.name.casefold(): p for p in sorted(root.iterdir()) if p.is_dir()}
+    return next((children[n.casefold()] for n in names if n.casefold() in children), None)
 
 
 class BoxCollector:
@@ -39,33 +37,48 @@ class BoxCollector:
         self.problems = problems
         self.boxes: list[list[float]] = []
         self.labels: list[int] = []
+        self.entries = 0  # every box the file names, kept or not: a file with none is "empty"
 
-    def reject(self, line: int | None, message: str, fatal: bool = True) -> None:
-        self.problems.append(DataProblem(self.source, message, line, fatal))
+    def reject(self, line: int | None, message: str, fatal: bool = True, kind: str = ANNOTATION) -> None:
+        self.entries += 1
+        self.problems.append(DataProblem(self.source, message, line, fatal, kind))
 
-    def add(self, line: int | None, class_id: float | int, xyxy) -> None:
+    def ignore(self) -> None:
+        """A box the format marks to be ignored (VOC ``difficult``, COCO ``iscrowd``): seen, not kept."""
+        self.entries += 1
+
+    def add(self, line: int | None, class_id: float | int, xyxy, where: str = "") -> None:
+        """``where`` prefixes the messages when the line alone does not say which box (JSON)."""
         if float(class_id) != int(class_id) or not 0 <= int(class_id) < self.num_classes:
-            self.reject(line, f"class id {class_id:g} out of range [0, {self.num_classes})")
+            self.reject(line, f"{where}class id {class_id:g} out of range [0, {self.num_classes})")
             return
         x1, y1, x2, y2 = (float(v) for v in xyxy)
         if not all(np.isfinite([x1, y1, x2, y2])):
-            self.reject(line, "box has non-finite coordinates")
+            self.reject(line, f"{where}box has non-finite coordinates")
             return
         clipped = (min(max(x1, 0.0), self.width), min(max(y1, 0.0), self.height),
                    min(max(x2, 0.0), self.width), min(max(y2, 0.0), self.height))
         if clipped[2] - clipped[0] < 1e-3 or clipped[3] - clipped[1] < 1e-3:
-            where = "zero size" if x2 - x1 < 1e-3 or y2 - y1 < 1e-3 else "outside the image"
-            self.reject(line, f"box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) has {where}; dropped", fatal=False)
+            why = "has zero size" if x2 - x1 < 1e-3 or y2 - y1 < 1e-3 else "is outside the image"
+            self.reject(line, f"{where}box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) {why}; dropped", False, BOX)
             return
+        self.entries += 1
         tolerance = 1.0  # a pixel of rounding is normal in hand-made labels
         if max(-x1, -y1, x2 - self.width, y2 - self.height) > tolerance:
-            self.reject(line, f"box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) extends past the "
-                        f"{self.width}x{self.height} image; clipped", fatal=False)
+            self.problems.append(DataProblem(
+                self.source, f"{where}box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) extends past the "
+                f"{self.width}x{self.height} image; clipped", line, False, BOX))
         self.boxes.append(list(clipped))
         self.labels.append(int(class_id))
 
-    def record(self, image_path: str) -> ImageRecord:
+    def record(self, image_path: str, empty: str | None = None) -> ImageRecord:
+        """The image's record; with ``empty`` (the reason), a file that named no box is reported."""
+        if empty and not self.entries:
+            self.problems.append(background(self.source, empty))
         return ImageRecord(
             image_path, self.width, self.height,
             np.asarray(self.boxes, np.float32).reshape(-1, 4), np.asarray(self.labels, np.int64),
         )
+
+
+__all__ = ["IMAGE_SUFFIXES", "BoxCollector", "background", "find_child", "image_size", "list_images"]

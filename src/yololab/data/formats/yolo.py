@@ -1,7 +1,8 @@
 """YOLO text format: an ultralytics-style ``data.yaml``, ``images/<split>``, ``labels/<split>``.
 
 Each label line is ``class cx cy w h`` normalised to the image size (a polygon ``class x1 y1 x2 y2 ...``
-is read as its bounding box). Missing or empty label files mean images without defects.
+is read as its bounding box). Missing or empty label files mean images without defects (reported as
+warnings, since they are as often a labelling slip).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from yololab.data.formats.common import IMAGE_SUFFIXES, BoxCollector, image_size, list_images
-from yololab.data.records import DataError, DataProblem, ImageRecord
+from yololab.data.formats.common import IMAGE_SUFFIXES, BoxCollector, background, image_size, list_images
+from yololab.data.records import DataProblem, ImageRecord, config_error
 
 
 def read_data_yaml(root: Path) -> dict:
@@ -20,19 +21,19 @@ def read_data_yaml(root: Path) -> dict:
     if not path.is_file():
         candidates = sorted(root.glob("*.yaml"))
         if len(candidates) != 1:
-            raise DataError([DataProblem(str(path), "no data.yaml (YOLO format needs one)", fatal=True)])
+            raise config_error(path, "no data.yaml (YOLO format needs one)")
         path = candidates[0]
     try:
         meta = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise DataError([DataProblem(str(path), f"not valid YAML: {err}", fatal=True)]) from None
+        raise config_error(path, f"not valid YAML: {err}") from None
     names = meta.get("names")
     if isinstance(names, dict):
         names = [names[k] for k in sorted(names)]
     if not names:
-        raise DataError([DataProblem(str(path), "'names' (the class names) is missing", fatal=True)])
+        raise config_error(path, "'names' (the class names) is missing")
     if "nc" in meta and int(meta["nc"]) != len(names):
-        raise DataError([DataProblem(str(path), f"nc={meta['nc']} but {len(names)} names", fatal=True)])
+        raise config_error(path, f"nc={meta['nc']} but {len(names)} names")
     meta["names"] = [str(n) for n in names]
     meta["_file"] = str(path)
     return meta
@@ -43,7 +44,8 @@ class YOLOFormat:
 
     name = "yolo"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
+        """``keep_difficult`` is accepted for a uniform interface: YOLO labels have no such flag."""
         self.root = Path(root)
         self.meta = read_data_yaml(self.root)
         self.class_names: list[str] = self.meta["names"]
@@ -60,13 +62,13 @@ class YOLOFormat:
     def image_dir(self, split: str) -> Path:
         entry = self.meta.get(split)
         if not entry:
-            raise DataError([DataProblem(self.meta["_file"], f"no '{split}' split is defined", fatal=True)])
+            raise config_error(self.meta["_file"], f"no '{split}' split is defined")
         return self.base / str(entry)
 
     def load(self, split: str) -> tuple[list[ImageRecord], list[DataProblem]]:
         image_dir = self.image_dir(split)
         if not image_dir.is_dir():
-            raise DataError([DataProblem(str(image_dir), f"'{split}' image folder does not exist", fatal=True)])
+            raise config_error(image_dir, f"'{split}' image folder does not exist")
         records, problems = [], []
         for image_path in list_images(image_dir):
             size = image_size(image_path, problems)
@@ -74,9 +76,12 @@ class YOLOFormat:
                 continue
             label_path = label_path_for(image_path)
             boxes = BoxCollector(str(label_path), len(self.class_names), *size, problems)
-            if label_path.is_file():
-                self._parse(label_path, boxes)
-            records.append(boxes.record(str(image_path)))
+            if not label_path.is_file():
+                problems.append(background(label_path, "missing label file"))
+                records.append(boxes.record(str(image_path)))
+                continue
+            self._parse(label_path, boxes)
+            records.append(boxes.record(str(image_path), empty="empty label file"))
         return records, problems
 
     @staticmethod

@@ -1,0 +1,122 @@
+"""COCO JSON: one annotation file per split, images in a folder beside it.
+
+Layouts read: ``annotations/instances_<split>.json`` (or ``annotations/<split>.json``) with images in
+``images/<split>/``, ``<split>/`` or ``images/``; and ``<split>/_annotations.coco.json`` with the
+images next to it. A single annotation file is a single set (see ``data/splits.py``).
+Categories, sorted by id, become the contiguous classes. ``iscrowd`` boxes are left out unless
+``keep_difficult`` (the same meaning as VOC's ``difficult``: not a training target, not ground truth).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from yololab.data.formats.common import BoxCollector, image_size
+from yololab.data.records import IMAGE, DataError, DataProblem, ImageRecord, config_error
+
+ROBOFLOW_NAME = "_annotations.coco.json"
+
+
+def annotation_files(root: Path) -> dict[str, Path]:
+    """Split name -> annotation file."""
+    files = {}
+    folder = root / "annotations"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            files[path.stem.removeprefix("instances_")] = path
+    for path in sorted(root.glob(f"*/{ROBOFLOW_NAME}")):
+        files[path.parent.name] = path
+    return files
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError([DataProblem(str(path), f"not valid JSON: {err.msg}", err.lineno, fatal=True)]) from None
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
+    if missing:
+        raise DataError([DataProblem(str(path), f"no {', '.join(repr(k) for k in missing)} list (not COCO?)",
+                                     fatal=True)])
+    return data
+
+
+class COCOFormat:
+    """Reads one COCO-format dataset folder."""
+
+    name = "coco"
+
+    def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
+        self.root = Path(root)
+        self.keep_difficult = keep_difficult
+        self.files = annotation_files(self.root)
+        if not self.files:
+            raise config_error(self.root, "no COCO annotation file (annotations/*.json or */_annotations.coco.json)")
+        self.categories = sorted(read_json(next(iter(self.files.values())))["categories"], key=lambda c: c["id"])
+        self.category_index = {c["id"]: i for i, c in enumerate(self.categories)}
+        self.class_names: list[str] = [str(c["name"]) for c in self.categories]
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return bool(annotation_files(root))
+
+    def splits(self) -> list[str]:
+        return list(self.files)
+
+    def image_dir(self, split: str) -> Path:
+        path = self._file(split)
+        if path.name == ROBOFLOW_NAME:
+            return path.parent
+        candidates = (self.root / "images" / split, self.root / split, self.root / "images")
+        return next((c for c in candidates if c.is_dir()), self.root)
+
+    def _file(self, split: str) -> Path:
+        if split not in self.files:
+            raise config_error(self.root / "annotations", f"no '{split}' split (annotation files: "
+                               f"{', '.join(self.files)})")
+        return self.files[split]
+
+    def load(self, split: str) -> tuple[list[ImageRecord], list[DataProblem]]:
+        path = self._file(split)
+        data, image_dir, problems = read_json(path), self.image_dir(split), []
+        if sorted(data["categories"], key=lambda c: c["id"]) != self.categories:
+            problems.append(DataProblem(str(path), "categories differ from the first annotation file's", fatal=True))
+        by_image: dict = {image["id"]: [] for image in data["images"]}
+        for ann in data["annotations"]:
+            if ann.get("image_id") not in by_image:
+                problems.append(DataProblem(str(path), f"annotation id {ann.get('id')}: image_id "
+                                            f"{ann.get('image_id')} is not in 'images'", fatal=True))
+                continue
+            by_image[ann["image_id"]].append(ann)
+        records = []
+        for image in sorted(data["images"], key=lambda im: str(im.get("file_name"))):
+            image_path = image_dir / str(image.get("file_name"))
+            if not image_path.is_file():
+                problems.append(DataProblem(str(image_path), f"image file not found (image id {image['id']} in "
+                                            f"{path.name}); skipped", kind=IMAGE))
+                continue
+            size = image_size(image_path, problems)
+            if size is None:
+                continue
+            boxes = BoxCollector(str(path), len(self.class_names), *size, problems)
+            for ann in by_image[image["id"]]:
+                self._add(ann, boxes)
+            empty = f"image {image.get('file_name')!r} (id {image['id']}) has no annotations"
+            records.append(boxes.record(str(image_path), empty=empty))
+        return records, problems
+
+    def _add(self, ann: dict, boxes: BoxCollector) -> None:
+        where = f"annotation id {ann.get('id')}"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, int | float) for v in bbox):
+            boxes.reject(None, f"{where}: malformed bbox {bbox!r}: expected [x, y, width, height]")
+            return
+        if ann.get("category_id") not in self.category_index:
+            boxes.reject(None, f"{where}: category_id {ann.get('category_id')} is not in 'categories'")
+            return
+        if ann.get("iscrowd") and not self.keep_difficult:
+            boxes.ignore()
+            return
+        x, y, w, h = bbox
+        boxes.add(None, self.category_index[ann["category_id"]], (x, y, x + w, y + h), where=f"{where}: ")

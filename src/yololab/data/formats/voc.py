@@ -1,0 +1,147 @@
+"""Pascal VOC XML: an annotations folder and an images folder (``Annotations/`` + ``JPEGImages/``, or
+``ANNOTATIONS/`` + ``IMAGES/`` as in NEU-DET's original release; names compared case-insensitively).
+
+Splits come from ``ImageSets/Main/{train,val,test,trainval}.txt`` when present; otherwise the set is
+single (see ``data/splits.py``). Class names come from ``classes.txt`` (one per line) when present,
+otherwise from the ``<name>`` of every object, sorted. Coordinates follow the VOC devkit: 1-based
+pixel indices, inclusive, so ``xmin=1, xmax=200`` spans pixels [0, 200). Objects marked
+``difficult`` are left out unless ``keep_difficult``: they are neither training targets nor ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from yololab.data.formats.common import BoxCollector, background, find_child, image_size, list_images
+from yololab.data.records import IMAGE, DataProblem, ImageRecord, config_error
+
+SPLIT_FILES = ("train", "val", "test", "trainval")
+ALL = "all"
+
+
+class VOCObject:
+    """One ``<object>``: its line, class name, difficult flag and VOC corners, or why it is malformed."""
+
+    def __init__(self, line: int | None, name: str, difficult: bool = False,
+                 corners: tuple[float, ...] | None = None, error: str | None = None) -> None:
+        self.line, self.name, self.difficult, self.corners, self.error = line, name, difficult, corners, error
+
+
+def parse_object(obj: ET.Element, line: int | None) -> VOCObject:
+    name = (obj.findtext("name") or "").strip()
+    if not name:
+        return VOCObject(line, name, error="object without a <name>")
+    try:
+        box = obj.find("bndbox")
+        corners = tuple(float(box.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax"))
+    except (AttributeError, TypeError, ValueError):
+        return VOCObject(line, name, error=f"malformed object {name!r}: <bndbox> needs numeric <xmin>, <ymin>, "
+                         "<xmax>, <ymax>")
+    difficult = (obj.findtext("difficult") or "0").strip().lower() in ("1", "true")
+    return VOCObject(line, name, difficult, corners)
+
+
+def parse_xml(path: Path, problems: list[DataProblem]) -> list[VOCObject] | None:
+    """The objects of one annotation file; None (and a fatal problem) if it is not well-formed XML."""
+    text = path.read_text(errors="replace")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as err:
+        problems.append(DataProblem(str(path), f"malformed XML: {err}", err.position[0], fatal=True))
+        return None
+    # ElementTree keeps no line numbers: the k-th <object> element starts at the k-th "<object" tag
+    lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"<object[\s>]", text)]
+    return [parse_object(obj, lines[k] if k < len(lines) else None) for k, obj in enumerate(root.iter("object"))]
+
+
+class VOCFormat:
+    """Reads one Pascal VOC dataset folder."""
+
+    name = "voc"
+
+    def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
+        self.root = Path(root)
+        self.keep_difficult = keep_difficult
+        self.ann_dir = annotations_dir(self.root)
+        self.img_dir = find_child(self.root, "JPEGImages", "images")
+        if self.ann_dir is None or self.img_dir is None:
+            raise config_error(self.root, "a VOC dataset needs an annotations folder of .xml files and an "
+                               "images folder (Annotations/ + JPEGImages/ or ANNOTATIONS/ + IMAGES/)")
+        self.xml = {p.stem: p for p in sorted(self.ann_dir.rglob("*.xml"))}
+        self.parse_problems: list[DataProblem] = []
+        self.objects = {stem: parse_xml(path, self.parse_problems) for stem, path in self.xml.items()}
+        self.class_names = self._class_names()
+        self.class_index = {name: i for i, name in enumerate(self.class_names)}
+        self.sets = self._sets()
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return annotations_dir(root) is not None
+
+    def _class_names(self) -> list[str]:
+        listed = self.root / "classes.txt"
+        if listed.is_file():
+            return [n.strip() for n in listed.read_text().splitlines() if n.strip()]
+        return sorted({o.name for objs in self.objects.values() for o in objs or [] if o.name})
+
+    def _sets(self) -> dict[str, list[str]]:
+        """Split -> image stems: ImageSets/Main lists when present, else one set of every image and XML."""
+        main = self.root / "ImageSets" / "Main"
+        listed = {s: main / f"{s}.txt" for s in SPLIT_FILES if (main / f"{s}.txt").is_file()}
+        if listed:
+            return {s: [ln.split()[0] for ln in p.read_text().splitlines() if ln.strip()] for s, p in listed.items()}
+        return {ALL: sorted({p.stem for p in list_images(self.img_dir)} | set(self.xml))}
+
+    def splits(self) -> list[str]:
+        return list(self.sets)
+
+    def image_dir(self, split: str) -> Path:
+        if split not in self.sets:
+            raise config_error(self.root, f"no '{split}' split (VOC splits: {', '.join(self.sets)})")
+        return self.img_dir
+
+    def load(self, split: str) -> tuple[list[ImageRecord], list[DataProblem]]:
+        self.image_dir(split)
+        images = {p.stem: p for p in list_images(self.img_dir)}
+        wanted = set(self.sets[split])
+        problems = [p for p in self.parse_problems if Path(p.path).stem in wanted]
+        records = []
+        for stem in self.sets[split]:
+            if stem not in images:
+                where = self.xml.get(stem, self.img_dir / stem)
+                problems.append(DataProblem(str(where), "no image file for this annotation; skipped", kind=IMAGE))
+                continue
+            record = self._record(stem, images[stem], problems)
+            if record is not None:
+                records.append(record)
+        return records, problems
+
+    def _record(self, stem: str, image_path: Path, problems: list[DataProblem]) -> ImageRecord | None:
+        size = image_size(image_path, problems)
+        if size is None:
+            return None
+        xml = self.xml.get(stem, self.ann_dir / f"{stem}.xml")
+        boxes = BoxCollector(str(xml), len(self.class_names), *size, problems)
+        if stem not in self.xml:
+            problems.append(background(xml, "missing annotation file"))
+            return boxes.record(str(image_path))
+        if self.objects[stem] is None:  # malformed XML, already reported
+            return boxes.record(str(image_path))
+        for obj in self.objects[stem]:
+            if obj.error:
+                boxes.reject(obj.line, obj.error)
+            elif obj.name not in self.class_index:
+                boxes.reject(obj.line, f"class {obj.name!r} is not in classes.txt")
+            elif obj.difficult and not self.keep_difficult:
+                boxes.ignore()
+            else:
+                x1, y1, x2, y2 = obj.corners
+                boxes.add(obj.line, self.class_index[obj.name], (x1 - 1, y1 - 1, x2, y2))
+        return boxes.record(str(image_path), empty="no <object> in annotation file")
+
+
+def annotations_dir(root: Path) -> Path | None:
+    folder = find_child(root, "Annotations")
+    return folder if folder is not None and any(folder.rglob("*.xml")) else None
