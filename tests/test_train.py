@@ -1,28 +1,12 @@
 """End to end: training overfits a handful of real image files; eval.py reproduces the metrics."""
 
 import csv
-from pathlib import Path
 
 import pytest
 from omegaconf import open_dict
 from tests.conftest import compose_config
 
-from yololab import evaluate, train
-
-
-def overfit_config(tmp_path, root, extra=()):
-    return compose_config(tmp_path, [
-        "debug=overfit", f"data.root={root}", "data.batch_size=8", "data.img_size=160", "data.synthetic=null",
-        *extra,
-    ])
-
-
-@pytest.fixture(scope="module")
-def overfit_run(tmp_path_factory, overfit_root):
-    tmp_path = tmp_path_factory.mktemp("overfit")
-    cfg = overfit_config(tmp_path, overfit_root)
-    metrics = train.run(cfg)
-    return cfg, metrics, Path(cfg.paths.output_dir)
+from yololab import evaluate
 
 
 def test_overfit_drives_loss_down_and_map_up(overfit_run):

@@ -24,3 +24,17 @@ def evaluate(cfg: DictConfig) -> None:
     from yololab.evaluate import run
 
     run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def predict(cfg: DictConfig) -> None:
+    from yololab.predict import run
+
+    run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def export(cfg: DictConfig) -> None:
+    from yololab.export import run
+
+    run(cfg)
