@@ -19,7 +19,6 @@ NEU_DET = Path(os.environ.get("NEU_DET_ROOT", REPO.parent / "shared" / "datasets
 
 os.environ.setdefault("WANDB_MODE", "offline")  # tests never reach the network
 os.environ.setdefault("WANDB_SILENT", "true")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations' import-time version check
 
 
 def compose_config(tmp_path: Path, overrides: list[str] = (), config_name: str = "train") -> DictConfig:
@@ -54,14 +53,21 @@ def overfit_root(tmp_path_factory) -> Path:
     return root
 
 
+def overfit_config(tmp_path: Path, root: Path, extra=()) -> DictConfig:
+    return compose_config(tmp_path, [
+        "debug=overfit", f"data.root={root}", "data.batch_size=8", "data.img_size=160", "data.synthetic=null",
+        *extra,
+    ])
+
+
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, overfit_root):
-    """A checkpoint trained to overfit ``overfit_root`` (debug=overfit, ~25 s): (config, metrics, run folder)."""
+def overfit_run(tmp_path_factory, overfit_root):
+    """A detector trained to overfit ``overfit_root`` (about 25 s on 2 cores): (config, metrics, run folder),
+    its checkpoint in ``<run folder>/checkpoints/last.ckpt``. Shared by the training, predict and export tests."""
     from yololab import train
 
     tmp_path = tmp_path_factory.mktemp("overfit")
-    cfg = compose_config(tmp_path, ["debug=overfit", f"data.root={overfit_root}", "data.batch_size=8",
-                                    "data.img_size=160", "data.synthetic=null"])
+    cfg = overfit_config(tmp_path, overfit_root)
     metrics = train.run(cfg)
     return cfg, metrics, Path(cfg.paths.output_dir)
 

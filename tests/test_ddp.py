@@ -45,8 +45,8 @@ def eval_dataset(root: Path, overfit_root: Path, extra: int) -> Path:
 
 
 @pytest.mark.parametrize("extra", [8, 9])  # 16 images (even over 2 ranks) and 17 (uneven)
-def test_ddp_validation_equals_single_process(tmp_path, trained_run, overfit_root, extra):
-    _, _, run_dir = trained_run
+def test_ddp_validation_equals_single_process(tmp_path, overfit_run, overfit_root, extra):
+    _, _, run_dir = overfit_run
     root = eval_dataset(tmp_path / "data", overfit_root, extra)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     overrides = [f"ckpt_path={ckpt}", f"data.root={root}", "data.batch_size=3", "data.num_workers=0"]

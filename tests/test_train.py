@@ -8,8 +8,8 @@ from tests.conftest import compose_config
 from yololab import evaluate
 
 
-def test_overfit_drives_loss_down_and_map_up(trained_run):
-    _, metrics, out = trained_run
+def test_overfit_drives_loss_down_and_map_up(overfit_run):
+    _, metrics, out = overfit_run
     with open(out / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")]
@@ -22,8 +22,8 @@ def test_overfit_drives_loss_down_and_map_up(trained_run):
                                         "scratches")}
 
 
-def test_eval_reproduces_validation_metrics(trained_run, tmp_path):
-    _, metrics, out = trained_run
+def test_eval_reproduces_validation_metrics(overfit_run, tmp_path):
+    _, metrics, out = overfit_run
     ckpt = out / "checkpoints" / "last.ckpt"
     eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu", "data.num_workers=0"], config_name="eval")
     result = evaluate.run(eval_cfg)

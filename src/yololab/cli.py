@@ -54,3 +54,17 @@ def benchmark_loader(cfg: DictConfig) -> None:
     from yololab.benchmark_loader import run
 
     run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def predict(cfg: DictConfig) -> None:
+    from yololab.predict import run
+
+    run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def export(cfg: DictConfig) -> None:
+    from yololab.export import run
+
+    run(cfg)

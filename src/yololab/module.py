@@ -75,11 +75,13 @@ class YOLODetectorModule(L.LightningModule):
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss * batch["images"].shape[0]
 
-    def detections(self, maps: list[torch.Tensor], batch: dict, conf_threshold: float) -> list[dict]:
-        """Detections per image with boxes in the pixels of the original image."""
+    def detections(self, maps: list[torch.Tensor], batch: dict, conf_threshold: float,
+                   iou_threshold: float | None = None, max_detections: int | None = None) -> list[dict]:
+        """Detections per image with boxes in the pixels of the original image; the NMS IoU threshold and
+        the detection cap default to the validation settings."""
         boxes, logits = decode(maps, tuple(batch["images"].shape[-2:]), self.model.reg_max)
-        dets = non_max_suppression(boxes, logits.sigmoid(), conf_threshold, self.val_iou_threshold,
-                                   self.max_detections)
+        iou = self.val_iou_threshold if iou_threshold is None else iou_threshold
+        dets = non_max_suppression(boxes, logits.sigmoid(), conf_threshold, iou, max_detections or self.max_detections)
         for det, scale in zip(dets, batch["scales"], strict=True):
             det["boxes"] = det["boxes"] / scale.repeat(2)
         return dets
