@@ -15,8 +15,10 @@ Between logging steps nothing is hooked, so the monitor costs nothing there.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -67,6 +69,7 @@ class _Layer:
     name: str
     weight: nn.Parameter
     activation: nn.Module | None
+    spec: str | None = None  # the activation spec, e.g. "leaky_relu:0.1"; None for a linear layer
     before: torch.Tensor | None = None
     stats: ActivationStats | None = None
     values: dict = field(default_factory=dict)
@@ -99,6 +102,8 @@ class GradientFlowMonitor(L.Callback):
         self.layers = select_layers(pl_module, self.pattern)
         if not self.layers:
             raise ValueError(f"gradient_flow: no layer name matches {self.pattern.pattern!r}")
+        if trainer.is_global_zero:
+            write_layer_index(Path(trainer.default_root_dir) / "gradflow_layers.json", self.layers)
 
     def _is_logging_step(self, trainer: L.Trainer) -> bool:
         return trainer.global_step % self.every == 0
@@ -176,6 +181,16 @@ class GradientFlowMonitor(L.Callback):
         self._remove_hooks()
 
 
+def write_layer_index(path: Path, layers: list[_Layer]) -> None:
+    """The monitored layers in definition (depth) order, for analyses that plot against depth."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"depth": i, "name": layer.name, "params": layer.weight.numel(), "activation": layer.spec}
+        for i, layer in enumerate(layers)
+    ]
+    path.write_text(json.dumps(rows, indent=1))
+
+
 def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
     """Conv and linear layers whose name matches, each with the activation that follows it, if any.
 
@@ -184,12 +199,12 @@ def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
     blocks = {}
     for name, module in pl_module.named_modules():
         if getattr(module, "activation_spec", None) is not None and hasattr(module, "weight_layer"):
-            blocks[id(module.weight_layer)] = (name, module.activation)
+            blocks[id(module.weight_layer)] = (name, module.activation, str(module.activation_spec))
     layers = []
     for name, module in pl_module.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name):
-            block_name, activation = blocks.get(id(module), (name, None))
-            layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation))
+            block_name, activation, spec = blocks.get(id(module), (name, None, None))
+            layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation, spec))
     return layers
 
 
