@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import hydra
+import pytest
 import wandb
 from tests.conftest import compose_config
 
@@ -70,3 +71,18 @@ def read_history(path) -> dict:
             else:
                 history[key] = value
     return history
+
+
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, synthetic_root, monkeypatch):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    overrides = [f"data.root={synthetic_root}", "data.num_workers=0", "data.synthetic=null", "logger=wandb",
+                 "trainer.max_epochs=1", "trainer.limit_val_batches=1", "callbacks.gradient_flow=null",
+                 "callbacks.validation_report=null"]
+    kill = ["+callbacks.kill._target_=tests.helpers.SignalAtStep", "+callbacks.kill.step=1"]
+    with pytest.raises(SIGTERMException):
+        train.run(compose_config(tmp_path, [*overrides, *kill]))
+    train.run(compose_config(tmp_path, [*overrides, "ckpt_path=last"]))
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # two sessions, one run id

@@ -9,7 +9,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.detection import MeanAveragePrecision
 from torchmetrics.utilities.distributed import gather_all_tensors
-from torchvision.ops import box_iou
+from torchvision.ops import box_convert, box_iou
 
 logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)  # it prints the COCO table at INFO
 
@@ -35,6 +35,7 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
         self.image_ids.extend(torch.as_tensor(i, dtype=torch.long, device=self.device) for i in ids.tolist())
 
     def _pack(self) -> torch.Tensor:
+        """The stored boxes are xywh (the parent converts on update); they are packed back as given."""
         rows = []
         for img, box, score, label, gt_box, gt_label in zip(
             self.image_ids, self.detection_box, self.detection_scores, self.detection_labels,
@@ -42,11 +43,11 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
         ):
             i = img.double()
             rows.append(torch.stack([i, i.new_tensor(-1.0), *[i.new_zeros(())] * 6])[None])  # the image itself
+            box, gt_box = (box_convert(b.double(), "xywh", self.box_format) for b in (box, gt_box))
             rows.append(torch.cat([_col(i, len(label)), _col(i.new_tensor(0.0), len(label)), label.double()[:, None],
-                                   score.double()[:, None], box.double()], 1))
+                                   score.double()[:, None], box], 1))
             rows.append(torch.cat([_col(i, len(gt_label)), _col(i.new_tensor(1.0), len(gt_label)),
-                                   gt_label.double()[:, None], _col(i.new_tensor(0.0), len(gt_label)),
-                                   gt_box.double()], 1))
+                                   gt_label.double()[:, None], _col(i.new_tensor(0.0), len(gt_label)), gt_box], 1))
         return torch.cat(rows) if rows else torch.zeros(0, 8, dtype=torch.float64, device=self.device)
 
     def _sync_dist(self, dist_sync_fn=None, process_group=None) -> None:

@@ -54,9 +54,18 @@ class PreemptionCheckpoint(L.Callback):
             log.info("preempted: checkpoint written to %s; resume with ckpt_path=%s", path, path)
 
 
-class RandomStateCheckpoint(L.Callback):
-    """Stores the torch, numpy and Python random states in checkpoints and restores them on resume,
-    so random layers (dropout, RReLU) continue exactly as in an uninterrupted run."""
+class ResumeState(L.Callback):
+    """What an exact resume needs beyond Lightning's own state.
+
+    - The torch, numpy and Python random states, so random layers (dropout, RReLU) continue as in
+      an uninterrupted run.
+    - The training loader's position. Lightning restores it only while it builds the loader, but
+      ``trainer.estimated_stepping_batches`` (used to size the LR schedule) builds the loader before
+      the checkpoint is read; the saved position is applied here instead, before the first batch.
+    """
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        trainer.fit_loop._load_combined_loader_states()  # no-op unless resuming mid-epoch
 
     def state_dict(self) -> dict:
         np_state = np.random.get_state()
@@ -109,7 +118,8 @@ class DivergenceGuard(L.Callback):
         optimizer.zero_grad(set_to_none=True)  # the optimiser step becomes a no-op
         name, count = found
         self.skipped += 1
-        pl_module.log("train/skipped_steps", float(self.skipped), on_step=True, on_epoch=False)
+        for logger in trainer.loggers:
+            logger.log_metrics({"train/skipped_steps": float(self.skipped)}, step=trainer.global_step)
         if self.action == "skip" and self.skipped <= self.max_skips:
             log.warning("step %d skipped: non-finite gradient in %s (%d tensors)", trainer.global_step, name, count)
             return
