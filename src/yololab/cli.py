@@ -68,3 +68,10 @@ def export(cfg: DictConfig) -> None:
     from yololab.export import run
 
     run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark")
+def benchmark(cfg: DictConfig) -> None:
+    from yololab.benchmark import run
+
+    run(cfg)

@@ -40,6 +40,8 @@ class YOLODetectorModule(L.LightningModule):
         val_iou_threshold: float = 0.7,
         max_detections: int = 300,
         predict_conf_threshold: float = 0.25,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -49,6 +51,7 @@ class YOLODetectorModule(L.LightningModule):
         self.weight_decay, self.warmup_epochs = weight_decay, warmup_epochs
         self.val_conf_threshold, self.val_iou_threshold = val_conf_threshold, val_iou_threshold
         self.max_detections, self.predict_conf_threshold = max_detections, predict_conf_threshold
+        self.channels_last, self.compile_model = channels_last, compile
         self.val_map, self.test_map = build_map_metric(), build_map_metric()
         self.last_map_result: dict[str, dict] = {}  # the latest torchmetrics mAP result per stage, for callbacks
         self.config: dict = {}  # the resolved run config; stored in checkpoints so they rebuild the model alone
@@ -56,9 +59,17 @@ class YOLODetectorModule(L.LightningModule):
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         return self.model(images)
 
+    def setup(self, stage: str) -> None:
+        """Speed switches: channels-last memory layout and ``torch.compile`` (in place: checkpoint keys stay)."""
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.compile_model and stage == "fit":
+            self.model.compile()
+
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """uint8 images become float in [0, 1] on the device, where it is cheapest."""
-        batch["images"] = batch["images"].float().div_(255.0)
+        images = batch["images"].float().div_(255.0)
+        batch["images"] = images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
         return batch
 
     def _loss(self, maps: list[torch.Tensor], batch: dict, stage: str):

@@ -1,0 +1,133 @@
+"""What ``scripts/benchmark.py`` runs: training throughput, loader throughput, validation time and
+peak memory of yololab under several speed settings, and of ultralytics YOLOv8n when it is installed.
+
+Every figure comes from real runs in this process (yololab) or a subprocess (ultralytics, which is
+never a dependency: ``scripts/bench_ultralytics.py`` runs with any Python that has it). Printed as a
+table, written as JSON; never a timed test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from yololab.benchmark_loader import images_per_second
+from yololab.train import build
+
+log = logging.getLogger(__name__)
+
+
+class StepTimer(L.Callback):
+    """Wall time of the training steps after ``warmup`` steps (data loading included)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.images = warmup, None, None, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is not None:
+            self.images += batch["images"].shape[0]
+            self.end = time.perf_counter()
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / (self.end - self.start) if self.start and self.end else float("nan")
+
+
+def variant_config(cfg: DictConfig, overrides: dict) -> DictConfig:
+    """The benchmark's training config with one variant's dotted overrides applied."""
+    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "benchmark"])
+    OmegaConf.set_struct(run_cfg, False)
+    for key, value in (overrides or {}).items():
+        OmegaConf.update(run_cfg, key, value, force_add=True)
+    return run_cfg
+
+
+def train_throughput(cfg: DictConfig, warmup: int, steps: int) -> dict:
+    """Images/s over ``steps`` optimiser steps after ``warmup``, and the validation time of the full val set."""
+    OmegaConf.update(cfg, "trainer.max_steps", warmup + steps, force_add=True)  # less than an epoch: no validation
+    OmegaConf.update(cfg, "trainer.num_sanity_val_steps", 0, force_add=True)
+    datamodule, model, trainer = build(cfg)
+    timer = StepTimer(warmup)
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    start = time.perf_counter()
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    return {"train_images_per_s": timer.images_per_second, "val_seconds": time.perf_counter() - start,
+            "train_images": len(datamodule.datasets["train"]), "val_images": len(datamodule.datasets["val"])}
+
+
+def ultralytics_throughput(python: str, cfg: DictConfig, warmup: int, steps: int) -> dict | None:
+    """Runs ``scripts/bench_ultralytics.py`` with ``python`` (an interpreter that has ultralytics)."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_ultralytics.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [python, str(script), "--data", str(Path(cfg.data.root).resolve()), "--imgsz", str(cfg.data.img_size),
+               "--batch", str(cfg.data.batch_size), "--warmup", str(warmup), "--steps", str(steps), "--out", str(out),
+               "--project", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.is_file():
+            log.warning("ultralytics benchmark failed:\n%s", proc.stderr[-2000:])
+            return None
+        return json.loads(out.read_text())
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process and of its finished children (loader workers), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def run(cfg: DictConfig) -> dict:
+    bench = cfg.benchmark
+    rows = {}
+    print(f"data {cfg.data.root}, {cfg.data.img_size} px, batch {cfg.data.batch_size}, "
+          f"{bench.steps} timed steps after {bench.warmup}", flush=True)
+    loader = images_per_second(variant_config(cfg, {}).data, bench.loader_batches)
+    print(f"training loader alone: {loader:.0f} images/s", flush=True)
+    for name, overrides in bench.variants.items():
+        result = train_throughput(variant_config(cfg, OmegaConf.to_container(overrides)), bench.warmup, bench.steps)
+        epoch = result["train_images"] / result["train_images_per_s"]
+        result["val_share_of_epoch"] = result["val_seconds"] / (epoch + result["val_seconds"])
+        result["peak_rss_mib"] = peak_rss_mib()
+        rows[name] = result
+        print(f"yololab {name:<24} {result['train_images_per_s']:7.1f} images/s  "
+              f"val {result['val_seconds']:5.1f} s ({100 * result['val_share_of_epoch']:4.1f}% of an epoch)  "
+              f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
+    python = bench.ultralytics_python or (sys.executable if _has_ultralytics() else None)
+    report = {"loader_images_per_s": loader, "yololab": rows, "ultralytics": None, "config": bench.variants}
+    if python:
+        ul = ultralytics_throughput(python, cfg, bench.warmup, bench.steps)
+        report["ultralytics"] = ul
+        if ul:
+            print(f"ultralytics YOLOv8n {ul['version']:<15} {ul['train_images_per_s']:7.1f} images/s", flush=True)
+            for name, row in rows.items():
+                ratio = row["train_images_per_s"] / ul["train_images_per_s"]
+                print(f"ratio yololab {name} / ultralytics: {ratio:.2f}x")
+    else:
+        print("ultralytics not found: set benchmark.ultralytics_python to an interpreter that has it")
+    out = Path(cfg.paths.output_dir) / "benchmark.json"
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"written to {out}")
+    return report
+
+
+def _has_ultralytics() -> bool:
+    try:
+        import ultralytics  # noqa: F401
+    except ImportError:
+        return False
+    return True
