@@ -45,8 +45,8 @@ def main() -> None:
     model = YOLO("yolov8n.yaml")
     model.add_callback("on_train_batch_end", on_batch_end)
     with contextlib.suppress(KeyboardInterrupt):
-        model.train(data=str(data_yaml), imgsz=args.imgsz, batch=args.batch, epochs=args.epochs, device="cpu", val=False,
-                    plots=False, project=args.project, name="bench", exist_ok=True, verbose=False)
+        model.train(data=str(data_yaml), imgsz=args.imgsz, batch=args.batch, epochs=args.epochs, device="cpu",
+                    val=False, plots=False, project=args.project, name="bench", exist_ok=True, verbose=False)
     timed = stamps[args.warmup :]
     images = args.batch * (len(timed) - 1)
     result = {"version": ultralytics.__version__, "train_images_per_s": images / (timed[-1] - timed[0]),
