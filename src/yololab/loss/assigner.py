@@ -65,9 +65,16 @@ class TaskAlignedAssigner(nn.Module):
         return Assignment(fg_mask, labels, boxes, scores, gt_index)
 
     def _centres_inside(self, anchors: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:
+        """Anchor points inside each box; a box too small to hold one gets its nearest anchor point, so
+        that no object goes unassigned (this matters for coarse grids such as the ``fc`` head's)."""
         x1y1, x2y2 = gt_boxes[..., None, :2], gt_boxes[..., None, 2:]  # [B, M, 1, 2]
         margins = torch.cat([anchors - x1y1, x2y2 - anchors], dim=-1)  # [B, M, A, 4]
-        return margins.amin(dim=-1) > self.eps
+        inside = margins.amin(dim=-1) > self.eps
+        centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2  # [B, M, 2]
+        nearest = torch.cdist(centres, anchors[None].expand(len(centres), -1, -1)).argmin(-1)  # [B, M]
+        empty = ~inside.any(-1)
+        inside[empty] |= torch.nn.functional.one_hot(nearest[empty], anchors.shape[0]).bool()
+        return inside
 
     def _alignment(self, pred_scores, pred_boxes, gt_labels, gt_boxes, candidates):
         """CIoU (clamped at 0) and alignment metric for candidate pairs; zero elsewhere. [B, M, A] each."""

@@ -25,9 +25,13 @@ def has_credentials() -> bool:
         return False
 
 
+_LEGACY_MODES = {"dryrun": "offline", "run": "online"}  # wandb still writes WANDB_MODE=dryrun itself
+
+
 def resolve_mode(mode: str = "auto") -> str:
     """``auto`` -> ``online`` with credentials, else ``offline``; ``WANDB_MODE`` wins when set."""
     mode = os.environ.get("WANDB_MODE", mode)
+    mode = _LEGACY_MODES.get(mode, mode)
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ValueError(f"unknown W&B mode {mode!r}; valid: auto, online, offline, disabled")
     if mode == "auto":

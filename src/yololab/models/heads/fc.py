@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from yololab.models.heads.base import DetectionHead
+from yololab.nn.blocks import ConvNormAct
 from yololab.nn.mlp import MLP
 
 
@@ -29,18 +30,22 @@ class FCHead(DetectionHead):
         norm: str = "batch",
         dropout: float = 0.0,
         grid: int = 7,
+        reduce: int | None = None,
     ) -> None:
         super().__init__(num_classes, reg_max, activation, box_activation, cls_activation)
         self.grid = grid
+        top = in_channels[-1]
+        # optional 1x1 projection of the top map before flattening: fewer inputs to the first FC layer
+        self.reduce = ConvNormAct(top, reduce, 1, activation=activation, norm=norm) if reduce else nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(grid)
-        flat = in_channels[-1] * grid * grid
+        flat = (reduce or top) * grid * grid
         cells = grid * grid
         self.box = MLP(flat, cells * 4 * reg_max, width, depth, self.box_spec, norm, dropout)
         self.cls = MLP(flat, cells * num_classes, width, depth, self.cls_spec, norm, dropout)
         self.init_output_bias(self.box[-1].bias, self.cls[-1].bias, strides[-1])
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        x = self.pool(feats[-1]).flatten(1)[..., None, None]  # [B, C*g*g, 1, 1]
+        x = self.pool(self.reduce(feats[-1])).flatten(1)[..., None, None]  # [B, C*g*g, 1, 1]
         b, g = x.shape[0], self.grid
         box = self.box(x).view(b, 4 * self.reg_max, g, g)
         cls = self.cls(x).view(b, self.num_classes, g, g)
