@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -76,3 +78,45 @@ def neu_det_or_skip() -> Path:
     if not (NEU_DET / "data.yaml").is_file():
         pytest.skip(f"NEU-DET not found at {NEU_DET} (set NEU_DET_ROOT)")
     return NEU_DET
+
+
+# the scale of the mini sweep's runs: two epochs of two batches on the small synthetic set
+MINI_SWEEP_OVERRIDES = [
+    "logger=csv", "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+    "trainer.log_every_n_steps=1", "data.synthetic=null", "data.batch_size=8", "data.num_workers=0",
+]
+
+
+@contextlib.contextmanager
+def working_dir(path: Path):
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def mini_sweep_file(folder: Path) -> Path:
+    """sweep.yaml cut down to two arms and two seeds (everything else as in the repository's file)."""
+    cfg = yaml.safe_load((REPO / "sweep.yaml").read_text())
+    cfg["parameters"]["experiment"]["values"] = ["study/relu", "study/leaky_relu_0.1"]
+    cfg["parameters"]["seed"]["values"] = [0, 1]
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def mini_sweep(tmp_path_factory, synthetic_root):
+    """The 2-arm x 2-seed sweep run for real by ``scripts/sweep.py``'s main, 2 runs at a time (about 30 s on
+    2 cores): (sweep file, runs folder, the overrides forwarded after --)."""
+    from yololab.study.runner import main
+
+    folder = tmp_path_factory.mktemp("sweep")
+    sweep_file, runs = mini_sweep_file(folder), folder / "runs"
+    extra = [*MINI_SWEEP_OVERRIDES, f"data.root={synthetic_root}"]
+    with working_dir(REPO):
+        status = main([str(sweep_file), "--jobs", "2", "--dir", str(runs), "--", *extra])
+    assert status == 0, [p.read_text()[-2000:] for p in runs.glob("*/console.log")]
+    return sweep_file, runs, extra

@@ -46,7 +46,7 @@ def run_monitor(tmp_path, activation: str, **trainer_kwargs) -> dict[str, float]
     trainer = L.Trainer(
         accelerator="cpu", max_steps=1, logger=CSVLogger(tmp_path, name="", version=""), enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[GradientFlowMonitor(log_every_n_steps=1)],
-        **trainer_kwargs,
+        default_root_dir=tmp_path, **trainer_kwargs,
     )
     trainer.fit(ToyModule(activation))
     with open(tmp_path / "metrics.csv") as f:
@@ -83,7 +83,8 @@ def test_nothing_is_hooked_between_logging_steps(tmp_path):
     monitor = GradientFlowMonitor(log_every_n_steps=3)
     module = ToyModule("relu")
     trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor])
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor],
+                        default_root_dir=tmp_path)
     trainer.fit(module)
     activation = module.model.head[0].activation
     assert not monitor._hooks and not activation._forward_hooks

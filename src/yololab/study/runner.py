@@ -1,0 +1,155 @@
+"""Run a W&B sweep file without a W&B server: ``python scripts/sweep.py sweep.yaml [--jobs K] [--dry-run]``.
+
+Every run executes the command ``wandb agent`` would run (:mod:`yololab.study.sweep`), plus the Hydra
+overrides given after ``--``, from the current folder. Its run folder, ``<sweep dir>/<name>``, reaches
+Hydra through the ``YOLOLAB_RUN_DIR`` environment variable (``configs/hydra/default.yaml``), so the command
+itself stays the agent's. ``python`` is the interpreter running this script (its folder leads ``PATH``).
+A run is finished when its folder holds ``metrics.json``, which ``yololab.train.run`` writes last; a
+restart skips finished runs and starts unfinished ones over in an emptied folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from yololab.study.sweep import PlannedRun, SweepFileError, load_sweep, plan, with_constants
+
+RUN_DIR_ENV = "YOLOLAB_RUN_DIR"
+DONE_FILE = "metrics.json"
+LOG_FILE = "console.log"
+
+
+@dataclass
+class SweepResult:
+    finished: list[PlannedRun] = field(default_factory=list)  # ran now, exit 0, metrics.json written
+    skipped: list[PlannedRun] = field(default_factory=list)  # finished before
+    failed: list[tuple[PlannedRun, int]] = field(default_factory=list)  # (run, exit code)
+
+
+def is_finished(run: PlannedRun) -> bool:
+    return (run.run_dir / DONE_FILE).is_file()
+
+
+def check_same_run(run: PlannedRun) -> None:
+    """A finished folder must hold this run, not one of another sweep that used the same folder."""
+    path = run.run_dir / ".hydra" / "overrides.yaml"
+    recorded = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if recorded is not None and list(recorded) != run.overrides:
+        raise SweepFileError(f"{run.run_dir} holds a finished run with the overrides {recorded}, not this sweep's "
+                             f"{run.overrides}; give this sweep its own folder with --dir")
+
+
+def shell_line(run: PlannedRun) -> str:
+    return f"{RUN_DIR_ENV}={shlex.quote(str(run.run_dir))} {shlex.join(run.command)}"
+
+
+def run_env(run: PlannedRun) -> dict[str, str]:
+    env = dict(os.environ)
+    env[RUN_DIR_ENV] = str(run.run_dir.resolve())
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def launch(run: PlannedRun, cwd: Path) -> int:
+    """Train one run (from scratch), its console output in ``<run dir>/console.log``; the exit code."""
+    if run.run_dir.exists():
+        shutil.rmtree(run.run_dir)
+    run.run_dir.mkdir(parents=True)
+    with open(run.run_dir / LOG_FILE, "w") as log:
+        return subprocess.run(run.command, cwd=cwd, env=run_env(run), stdin=subprocess.DEVNULL, stdout=log,
+                              stderr=subprocess.STDOUT, check=False).returncode
+
+
+def run_sweep(runs: list[PlannedRun], jobs: int = 1, dry_run: bool = False, cwd: Path | None = None,
+              echo: Callable[[str], None] = print) -> SweepResult:
+    """Run the unfinished ``runs``, ``jobs`` at a time; ``dry_run`` prints every command instead."""
+    result = SweepResult()
+    todo = []
+    for run in runs:
+        if is_finished(run):
+            check_same_run(run)
+            result.skipped.append(run)
+        else:
+            todo.append(run)
+    if dry_run:
+        for run in runs:
+            echo(("# finished: " if run in result.skipped else "") + shell_line(run))
+        return result
+    echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        futures = {pool.submit(launch, run, cwd or Path.cwd()): run for run in todo}
+        for future in as_completed(futures):
+            run, code = futures[future], future.result()
+            if code == 0 and is_finished(run):
+                result.finished.append(run)
+                echo(f"finished {run.name}")
+            else:
+                result.failed.append((run, code))
+                echo(f"FAILED {run.name} (exit code {code}); see {run.run_dir / LOG_FILE}")
+    return result
+
+
+def default_dir(cfg: dict, sweep_file: Path) -> Path:
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", str(cfg.get("name") or sweep_file.stem))
+    return Path("logs") / "sweeps" / name
+
+
+def export(cfg: dict, overrides: list[str], path: Path) -> int:
+    if path.exists():
+        raise SweepFileError(f"{path} exists; not overwriting it")
+    if overrides and "name" in cfg:
+        cfg = {**cfg, "name": f"{cfg['name']}-{path.stem}"}
+    path.write_text(yaml.safe_dump(with_constants(cfg, overrides), sort_keys=False))
+    load_sweep(path)
+    print(f"written {path}; start it with: wandb sweep {path}")
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/sweep.py",
+        description="Run a W&B sweep file (grid or random) locally, each run as `wandb agent` would start it.",
+        epilog="example: python scripts/sweep.py sweep.yaml --jobs 4 -- trainer=gpu data=neu_det",
+    )
+    parser.add_argument("sweep_file", type=Path)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (put them after --)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--count", type=int, help="number of runs: required by random, the first N of a grid")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random method's draws (default 0)")
+    parser.add_argument("--dir", type=Path, help="folder of the runs (default logs/sweeps/<sweep name>)")
+    parser.add_argument("--export", type=Path, metavar="FILE",
+                        help="run nothing: write the sweep with the overrides as constant parameters, for wandb sweep")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_sweep(args.sweep_file)
+        if args.export:
+            return export(cfg, args.overrides, args.export)
+        if not Path(cfg["program"]).is_file():
+            raise SweepFileError(f"{args.sweep_file}: program {cfg['program']} not found from {Path.cwd()}; run "
+                                 "from the folder the program path is relative to (the repository root)")
+        runs = plan(cfg, args.dir or default_dir(cfg, args.sweep_file), args.count, args.seed, args.overrides)
+        result = run_sweep(runs, args.jobs, args.dry_run)
+    except SweepFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.dry_run:
+        print(f"{len(result.finished)} finished, {len(result.skipped)} skipped (finished before), "
+              f"{len(result.failed)} failed")
+    return 1 if result.failed else 0

@@ -1,0 +1,159 @@
+"""The runs of a study, read from run folders (or, through :mod:`yololab.study.wandb_runs`, from W&B).
+
+A run folder is any folder below the runs directory holding ``metrics.json`` (written when a run
+finishes) and ``config.yaml`` (its resolved config). From ``csv/metrics.csv`` come the learning curves
+(``val/mAP50``, ``val/mAP50-95`` per epoch) and the gradient-flow scalars, averaged over the logged steps;
+``gradflow_layers.json`` gives the monitored layers in depth order. A run's arm is its config's ``arm``
+(set by the study's experiment files) or else its head activation.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CURVE_METRICS = ("val/mAP50", "val/mAP50-95")
+GRADFLOW = re.compile(r"^gradflow/(?P<kind>[a-z_]+)/(?P<layer>.+)$")
+
+
+class StudyDataError(ValueError):
+    """Runs that cannot be analysed; the message names the folder, file or key."""
+
+
+@dataclass
+class Run:
+    name: str  # the folder relative to the runs directory, or the W&B run name
+    arm: str
+    seed: int
+    activation: str | None  # the head's activation spec
+    final: dict[str, float]  # the final metrics
+    curves: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> epoch (from 1) -> value
+    gradflow: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> layer -> mean over steps
+    layers: list[tuple[str, str | None]] = field(default_factory=list)  # (layer, activation) in depth order
+    config: dict = field(default_factory=dict)  # the resolved config
+
+
+def _number(value) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def summarise_rows(rows: Iterable[dict]) -> tuple[dict[str, dict[int, float]], dict[str, dict[str, float]]]:
+    """Learning curves and mean gradient-flow scalars from logged rows (CSV rows or W&B history rows)."""
+    curves: dict[str, dict[int, float]] = {m: {} for m in CURVE_METRICS}
+    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        epoch = _number(row.get("epoch"))
+        for key, raw in row.items():
+            value = _number(raw)
+            if value is None:
+                continue
+            if key in curves and epoch is not None:
+                curves[key][int(epoch) + 1] = value
+            elif match := GRADFLOW.match(key):
+                sums[(match["kind"], match["layer"])].append(value)
+    gradflow: dict[str, dict[str, float]] = defaultdict(dict)
+    for (kind, layer), values in sums.items():
+        gradflow[kind][layer] = sum(values) / len(values)
+    return curves, dict(gradflow)
+
+
+def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[str, str | None]]:
+    """Layer order without ``gradflow_layers.json``: by name (numbers compared as numbers); a layer has an
+    activation when its dead-unit fraction was logged."""
+    names = sorted(gradflow.get("grad_norm", {}), key=lambda n: [int(t) if t.isdigit() else t for t in
+                                                              re.split(r"(\d+)", n)])
+    with_activation = set(gradflow.get("dead_fraction", {}))
+    return [(n, "?" if n in with_activation else None) for n in names]
+
+
+def make_run(name: str, config: dict, final: dict, rows: Iterable[dict], layers=None, where: str = "") -> Run:
+    """A run from its config, final metrics and logged rows; ``where`` names its config in errors."""
+    where = where or name
+    if "seed" not in config:
+        raise StudyDataError(f"{where}: the config has no seed")
+    head = (config.get("model") or {}).get("head") or {}
+    activation = head.get("activation")
+    arm = config.get("arm") or activation
+    if not arm:
+        raise StudyDataError(f"{where}: the config sets neither arm nor model.head.activation")
+    curves, gradflow = summarise_rows(rows)
+    return Run(name, str(arm), int(config["seed"]), activation, {k: float(v) for k, v in final.items()
+                                                                  if _number(v) is not None},
+               curves, gradflow, layers or layers_from_gradflow(gradflow), config)
+
+
+def read_layers(path: Path) -> list[tuple[str, str | None]] | None:
+    if not path.is_file():
+        return None
+    return [(row["name"], row["activation"]) for row in sorted(json.loads(path.read_text()), key=lambda r: r["depth"])]
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_structured(path: Path):
+    """A YAML or JSON file, or an error naming it."""
+    try:
+        return yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise StudyDataError(f"{path}: cannot be parsed: {err}") from None
+
+
+def read_run(folder: Path, root: Path) -> Run:
+    name = folder.relative_to(root).as_posix() if folder != root else folder.name
+    config = read_structured(folder / "config.yaml") or {}
+    final = read_structured(folder / "metrics.json")
+    rows = read_csv(folder / "csv" / "metrics.csv")
+    return make_run(name, config, final, rows, read_layers(folder / "gradflow_layers.json"),
+                    where=str(folder / "config.yaml"))
+
+
+def load_runs_dir(root: str | Path) -> list[Run]:
+    """Every finished run below ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise StudyDataError(f"runs directory not found: {root}")
+    folders = sorted(p.parent for p in root.rglob("metrics.json") if (p.parent / "config.yaml").is_file())
+    if not folders:
+        raise StudyDataError(f"{root}: no finished runs (folders holding metrics.json and config.yaml)")
+    runs = [read_run(folder, root) for folder in folders]
+    check_unique(runs)
+    return runs
+
+
+def check_unique(runs: list[Run]) -> None:
+    """Pairing by seed needs one run per (arm, seed)."""
+    seen: dict[tuple[str, int], str] = {}
+    for run in runs:
+        key = (run.arm, run.seed)
+        if key in seen:
+            raise StudyDataError(f"two runs of arm {run.arm!r} with seed {run.seed}: {seen[key]} and {run.name}; "
+                                 "remove one (or point the report at one sweep's folder)")
+        seen[key] = run.name
+
+
+def by_arm(runs: list[Run], first: str | None = None) -> dict[str, list[Run]]:
+    """Runs grouped by arm: ``first`` leads, the rest by name; each arm's runs by seed."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.arm].append(run)
+    order = sorted(groups, key=lambda a: (a != first, a))
+    return {arm: sorted(groups[arm], key=lambda r: r.seed) for arm in order}

@@ -1,0 +1,97 @@
+"""Start a new study: ``python scripts/new_study.py NAME`` writes ``configs/experiment/NAME.yaml`` (what every
+run of the study shares) and ``studies/NAME/sweep.yaml`` (the arms and seeds), and never overwrites a file."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+SEEDS = list(range(10))
+
+EXPERIMENT = """\
+# @package _global_
+# Study {name}: what every run of the study shares. Override only what differs from configs/train.yaml;
+# the swept keys (the arms and the seeds) are in studies/{name}/sweep.yaml.
+defaults:
+  - override /model/head: mlp
+
+task_name: {name}
+# the arm a run belongs to: scripts/report.py and W&B group the runs by it (here: the swept activation)
+arm: ${{model.head.activation}}
+tags: [study, {name}]
+"""
+
+SWEEP = """\
+# Study {name}: every arm (here: a head activation) with every seed, one run each.
+#   python scripts/sweep.py studies/{name}/sweep.yaml --jobs 2      (no W&B server; --dry-run lists the runs)
+#   wandb sweep studies/{name}/sweep.yaml, then wandb agent <sweep id>
+#   python scripts/report.py logs/sweeps/{name}
+# Parameters are flat dotted Hydra keys. Keep 10 seeds: the paired sign-flip test cannot give p below
+# 2/2^n, and Holm's correction multiplies the smallest p by the number of arms compared with the baseline.
+name: {name}
+project: yololab
+program: scripts/train.py
+method: grid
+metric:
+  name: val/mAP50-95
+  goal: maximize
+command:
+  - ${{env}}
+  - ${{interpreter}}
+  - ${{program}}
+  - ${{args_no_hyphens}}
+parameters:
+  experiment:
+    value: {name}
+  model.head.activation:
+    values: [relu, silu]
+  seed:
+    values: {seeds}
+"""
+
+
+class ScaffoldError(ValueError):
+    pass
+
+
+def study_files(root: Path, name: str) -> dict[Path, str]:
+    """The files of study ``name`` under the repository ``root``, with their contents; checked first."""
+    if not NAME.match(name):
+        raise ScaffoldError(f"study name {name!r}: use lower-case letters, digits and _, starting with a letter")
+    experiments = root / "configs" / "experiment"
+    if not experiments.is_dir():
+        raise ScaffoldError(f"{experiments} not found: run from the repository root (or pass --root)")
+    if (experiments / name).exists():
+        raise ScaffoldError(f"{experiments / name} exists: choose another name")
+    files = {experiments / f"{name}.yaml": EXPERIMENT.format(name=name),
+             root / "studies" / name / "sweep.yaml": SWEEP.format(name=name, seeds=SEEDS)}
+    for path in files:
+        if path.exists():
+            raise ScaffoldError(f"{path} exists; not overwriting it (choose another name)")
+    return files
+
+
+def scaffold(root: Path, name: str) -> list[Path]:
+    files = study_files(root, name)
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return list(files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/new_study.py", description=__doc__.split("\n")[0])
+    parser.add_argument("name", help="the study's name: lower-case letters, digits, _")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository root (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        written = scaffold(args.root, args.name)
+    except ScaffoldError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("written:\n  " + "\n  ".join(map(str, written)))
+    print(f"next: edit them, then  python scripts/sweep.py studies/{args.name}/sweep.yaml --dry-run")
+    return 0

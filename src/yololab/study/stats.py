@@ -1,0 +1,143 @@
+"""The statistics of a study, all from scipy except Holm's correction (scipy has none; it is five lines here).
+
+- per arm: mean, standard deviation (n-1) and a percentile bootstrap confidence interval of the mean
+  (``scipy.stats.bootstrap``);
+- an arm against a reference, paired by seed: the mean difference, its bootstrap interval, and the exact
+  sign-flip permutation test of the mean difference (``scipy.stats.permutation_test`` with
+  ``permutation_type="samples"``: under the null each pair's difference is as likely to have either sign);
+- Holm's step-down correction across the arms compared with one reference;
+- several arms at once, paired by seed (is the outcome sensitive to a setting?): the permutation test of the
+  spread of the arm means, the arms of each seed shuffled among themselves.
+
+Every random draw uses a fixed seed, so a report is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 9999
+RNG_SEED = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``arm`` minus ``reference`` over the seeds both have."""
+
+    arm: str
+    reference: str
+    n: int
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    p_holm: float = math.nan
+
+    @property
+    def p_floor(self) -> float:
+        return sign_flip_floor(self.n)
+
+
+def bootstrap_ci(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean; NaN below two values, the value itself when all agree."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return math.nan, math.nan
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=RESAMPLES, method="percentile",
+                          rng=RNG_SEED)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarize(values) -> Summary:
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean()) if x.size else math.nan
+    std = float(x.std(ddof=1)) if x.size > 1 else math.nan
+    return Summary(int(x.size), mean, std, *bootstrap_ci(x))
+
+
+def _mean_difference(x, y, axis):
+    return np.mean(x - y, axis=axis)
+
+
+def sign_flip_test(x, y) -> float:
+    """Two-sided p of the paired sign-flip permutation test of mean(x - y); exact up to 13 pairs."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 1:
+        return math.nan
+    res = stats.permutation_test((x, y), _mean_difference, permutation_type="samples", vectorized=True,
+                                 n_resamples=RESAMPLES, alternative="two-sided", rng=RNG_SEED)
+    return float(res.pvalue)
+
+
+def sign_flip_floor(n: int) -> float:
+    """The smallest two-sided p the exact sign-flip test can give with n pairs: 2 / 2^n."""
+    return min(1.0, 2.0 / 2**n) if n > 0 else 1.0
+
+
+def paired(arm: str, reference: str, x_by_seed: dict[int, float], y_by_seed: dict[int, float]) -> Paired:
+    """``arm`` (values by seed) against ``reference`` over their common seeds."""
+    seeds = sorted(set(x_by_seed) & set(y_by_seed))
+    x = np.array([x_by_seed[s] for s in seeds], dtype=float)
+    y = np.array([y_by_seed[s] for s in seeds], dtype=float)
+    diff = x - y
+    mean = float(diff.mean()) if diff.size else math.nan
+    return Paired(arm, reference, len(seeds), mean, *bootstrap_ci(diff), sign_flip_test(x, y))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN entries stay NaN and do not count in the family)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    order = finite[np.argsort(p[finite], kind="stable")]
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def holm_floor(n: int, family: int) -> float:
+    """The smallest Holm-adjusted p any comparison of ``family`` sign-flip tests with n pairs can reach."""
+    return min(1.0, family * sign_flip_floor(n))
+
+
+def with_holm(comparisons: list[Paired]) -> list[Paired]:
+    adjusted = holm([c.p for c in comparisons])
+    return [Paired(**{**c.__dict__, "p_holm": float(a)}) for c, a in zip(comparisons, adjusted, strict=True)]
+
+
+def _spread(*samples, axis):
+    return np.var(np.stack([np.mean(s, axis=axis) for s in samples]), axis=0)
+
+
+def spread_test(columns: list[list[float]]) -> float:
+    """p that k arms (columns of values, row i = seed i in every column) differ: the permutation test of the
+    variance of the arm means, each seed's values shuffled among the arms."""
+    samples = [np.asarray(c, dtype=float) for c in columns]
+    if len(samples) < 2 or samples[0].size < 2:
+        return math.nan
+    res = stats.permutation_test(samples, _spread, permutation_type="samples", vectorized=True,
+                                 n_resamples=RESAMPLES, alternative="greater", rng=RNG_SEED)
+    return float(res.pvalue)
+
+
+def spread_floor(k: int, n: int) -> float:
+    """The smallest p of :func:`spread_test` with k arms and n seeds (exact): k! / (k!)^n."""
+    arrangements = math.factorial(k) ** n
+    return max(math.factorial(k) / arrangements, 1 / (RESAMPLES + 1)) if n > 0 and k > 1 else 1.0

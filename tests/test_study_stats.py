@@ -1,0 +1,82 @@
+"""The report's statistics on fixed numbers: scipy's results, and exact references enumerated by hand."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from yololab.study import stats
+
+A = [0.512, 0.498, 0.530, 0.505, 0.521, 0.517, 0.509, 0.526, 0.501, 0.514]
+B = [0.497, 0.499, 0.511, 0.490, 0.508, 0.502, 0.511, 0.509, 0.488, 0.500]
+
+
+def test_summary_is_mean_sample_std_and_scipy_bootstrap():
+    s = stats.summarize(A)
+    expected = scipy_stats.bootstrap((np.array(A),), np.mean, confidence_level=0.95, n_resamples=9999,
+                                     method="percentile", rng=0).confidence_interval
+    assert s.n == 10
+    assert s.mean == pytest.approx(np.mean(A), abs=1e-15)
+    assert s.std == pytest.approx(np.std(A, ddof=1), abs=1e-15)
+    assert (s.ci_low, s.ci_high) == (expected.low, expected.high)
+    assert s.ci_low < s.mean < s.ci_high
+
+
+def test_bootstrap_of_too_few_or_equal_values():
+    assert all(math.isnan(v) for v in stats.bootstrap_ci([0.5]))
+    assert stats.bootstrap_ci([0.25, 0.25, 0.25]) == (0.25, 0.25)
+
+
+def exact_sign_flip(d) -> float:
+    """Two-sided p of the sign-flip test by enumerating every sign pattern."""
+    d = np.asarray(d, dtype=float)
+    means = np.array([np.mean(d * s) for s in itertools.product((1, -1), repeat=d.size)])
+    observed = d.mean()
+    return min(1.0, 2 * min(np.mean(means >= observed - 1e-12), np.mean(means <= observed + 1e-12)))
+
+
+def test_sign_flip_test_is_exact():
+    assert stats.sign_flip_test([3.0, 2.0, 1.0], [0.0, 0.0, 0.0]) == pytest.approx(0.25)  # 2 of 8 patterns
+    p = stats.sign_flip_test(A, B)
+    assert p == pytest.approx(exact_sign_flip(np.subtract(A, B)), abs=1e-12)
+    assert p == pytest.approx(8 / 2**10, abs=1e-12)  # A > B on 9 seeds; 4 of 1024 patterns reach the mean, x2
+    mixed = [0.02, -0.01, 0.03, 0.015, -0.005, 0.01]
+    assert stats.sign_flip_test(mixed, [0.0] * 6) == pytest.approx(exact_sign_flip(mixed), abs=1e-12)
+
+
+def test_sign_flip_floor():
+    assert stats.sign_flip_floor(3) == 0.25
+    assert stats.sign_flip_floor(5) == 0.0625
+    assert stats.holm_floor(10, 9) == pytest.approx(9 * 2 / 1024)
+
+
+def test_paired_uses_common_seeds_only():
+    c = stats.paired("leaky", "relu", {0: 0.50, 1: 0.40, 2: 0.45, 7: 0.9}, {0: 0.52, 1: 0.43, 2: 0.46, 5: 0.1})
+    assert c.n == 3
+    assert c.mean_diff == pytest.approx(np.mean([-0.02, -0.03, -0.01]))
+    assert c.p == pytest.approx(0.25)
+
+
+def test_holm_against_hand_computed_values():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone 0.06
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm([0.5, 0.9]), [1.0, 1.0])
+    adjusted = stats.holm([0.01, math.nan, 0.02])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+
+
+def test_spread_test_is_the_exact_permutation_test():
+    columns = [[0.50, 0.47], [0.52, 0.46], [0.58, 0.55]]  # three arms, two seeds
+    table = np.array(columns).T  # rows: seeds
+
+    def spread(t):
+        return np.var(t.mean(axis=0))
+
+    observed = spread(table)
+    arrangements = [np.array([row[list(p)] for row, p in zip(table, perms, strict=True)])
+                    for perms in itertools.product(itertools.permutations(range(3)), repeat=2)]
+    expected = np.mean([spread(t) >= observed - 1e-15 for t in arrangements])
+    assert stats.spread_test(columns) == pytest.approx(expected)
+    assert stats.spread_floor(3, 2) == pytest.approx(6 / 36)

@@ -1,0 +1,188 @@
+"""sweep.yaml and the local sweep runner: W&B's schema, Hydra composition of every command, the agent's exact
+command, and a real mini sweep that a restart skips."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from tests.conftest import REPO, working_dir
+
+from yololab.cli import CONFIG_DIR
+from yololab.study import runner
+from yololab.study.sweep import SweepFileError, agent_command, load_sweep, plan, sweep_points
+
+ARMS = ["relu", "leaky_relu_0.01", "leaky_relu_0.1", "leaky_relu_0.2", "leaky_relu_0.3", "elu", "selu", "silu",
+        "gelu", "mish"]
+SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml"]
+
+
+def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
+    import sweeps
+
+    raw = yaml.safe_load((REPO / "sweep.yaml").read_text())
+    assert sweeps.schema_violations_from_proposed_config(raw) == []
+    cfg = load_sweep(REPO / "sweep.yaml")
+    assert cfg["program"] == "scripts/train.py" and cfg["method"] == "grid"
+    assert cfg["command"] == ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"]
+    assert cfg["metric"] == {"name": "val/mAP50-95", "goal": "maximize"}
+    assert cfg["parameters"]["experiment"]["values"] == [f"study/{arm}" for arm in ARMS]
+    assert len(cfg["parameters"]["seed"]["values"]) >= 5
+    assert all("parameters" not in spec for spec in cfg["parameters"].values())  # flat keys only
+
+
+def compose_commands(runs):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for run in runs:
+            assert run.command[:3] == ["/usr/bin/env", "python", "scripts/train.py"]
+            check_arm(compose("train", overrides=run.overrides), run.params)
+
+
+@pytest.mark.parametrize("sweep_file", SWEEP_FILES)
+def test_every_parameter_value_composes_under_hydra(tmp_path, sweep_file):
+    """Every arm with the first seed and every seed with the first arm (the commands differ in nothing else)."""
+    cfg = load_sweep(REPO / sweep_file)
+    runs = plan(cfg, tmp_path)
+    assert len(runs) == len(sweep_points(cfg)) == len({r.run_dir for r in runs})
+    first = runs[0].params
+    compose_commands([r for r in runs if sum(r.params[k] != first[k] for k in first) <= 1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep_file", SWEEP_FILES)
+def test_every_command_composes_under_hydra(tmp_path, sweep_file):
+    compose_commands(plan(load_sweep(REPO / sweep_file), tmp_path))
+
+
+def check_arm(composed, params):
+    arm = params["experiment"].removeprefix("study/")
+    assert composed.arm == arm and composed.seed == params["seed"] and composed.task_name == "study"
+    head = composed.model.head
+    assert head._target_ == "yololab.models.heads.MLPHead"
+    assert head.activation == ("selu" if arm == "selu" else arm.replace("leaky_relu_", "leaky_relu:"))
+    assert (head.norm, head.dropout > 0) == (("none", True) if arm == "selu" else ("batch", False))
+    if "wandb" in composed.logger:
+        assert composed.logger.wandb.group == arm
+
+
+def test_the_runner_runs_what_the_wandb_agent_runs(tmp_path, monkeypatch):
+    """The real agent (wandb's Agent._command_run) starts each run; its process's argv is the runner's command."""
+    from wandb.wandb_agent import Agent
+
+    cfg = load_sweep(REPO / "sweep.yaml")
+    monkeypatch.chdir(tmp_path)  # the agent writes wandb/sweep-<id>/config-<run>.yaml here
+    for key in ("WANDB_DIR", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_SWEEP_ID"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    agent = Agent(api=None, queue=None, sweep_id="local")
+    agent._sweep_command = cfg["command"]
+    runs = plan(cfg, tmp_path / "runs")
+    for i, run in enumerate(runs[::33]):  # relu seed 0, ..., across the grid
+        run_id = f"run{i}"
+        agent._command_run({"run_id": run_id, "program": cfg["program"],
+                            "args": {k: {"value": v} for k, v in run.params.items()}})
+        process = agent._run_processes[run_id]._popen
+        process.kill()
+        process.wait()
+        assert process.args == run.command == agent_command(cfg, run.params)
+
+
+def test_bad_sweep_files_are_named(tmp_path):
+    def sweep(text):
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+        return path
+
+    with pytest.raises(SweepFileError, match=r"sweep file not found: .*missing\.yaml"):
+        load_sweep(tmp_path / "missing.yaml")
+    with pytest.raises(SweepFileError, match=r"(?s)bad\.yaml.*'gridd' is not one of"):
+        load_sweep(sweep("program: scripts/train.py\nmethod: gridd\nparameters: {seed: {values: [0]}}\n"))
+    with pytest.raises(SweepFileError, match=r"(?s)bad\.yaml.*parameters\.model: nested parameters"):
+        load_sweep(sweep("program: p.py\nmethod: grid\nparameters:\n  model:\n    parameters:\n"
+                         "      lr: {values: [1, 2]}\n"))
+    with pytest.raises(SweepFileError, match="method: 'bayes' runs only on a W&B server"):
+        load_sweep(sweep("program: p.py\nmethod: bayes\nmetric: {name: m, goal: maximize}\n"
+                         "parameters: {lr: {min: 0.1, max: 1.0}}\n"))
+    random_sweep = load_sweep(sweep("program: p.py\nmethod: random\nparameters:\n  lr: {min: 0.1, max: 1.0}\n"
+                                    "  seed: {values: [0, 1, 2]}\n"))
+    with pytest.raises(SweepFileError, match="--count"):
+        sweep_points(random_sweep)
+    with pytest.raises(SweepFileError, match="seed is a parameter of the sweep"):
+        plan(load_sweep(REPO / "sweep.yaml"), tmp_path, extra=["seed=3"])
+
+
+def test_random_sweeps_draw_the_same_points_for_the_same_seed(tmp_path):
+    path = tmp_path / "random.yaml"
+    path.write_text("program: scripts/train.py\nmethod: random\ncommand: [python, '${program}', '${args_no_hyphens}']\n"
+                    "parameters:\n  model.optimizer.lr: {distribution: log_uniform_values, min: 0.0001, max: 0.01}\n"
+                    "  seed: {values: [0, 1, 2]}\n")
+    cfg = load_sweep(path)
+    first, again, other = (plan(cfg, tmp_path, count=4, seed=s) for s in (0, 0, 1))
+    assert [r.command for r in first] == [r.command for r in again] != [r.command for r in other]
+    assert len(first) == 4 and all(0.0001 <= r.params["model.optimizer.lr"] <= 0.01 for r in first)
+    assert first[0].command[:2] == ["python", "scripts/train.py"]
+    assert first[0].overrides == [f"model.optimizer.lr={first[0].params['model.optimizer.lr']}",
+                                  f"seed={first[0].params['seed']}"]
+
+
+def test_dry_run_prints_the_commands(tmp_path, capsys):
+    with working_dir(REPO):
+        assert runner.main(["sweep.yaml", "--dry-run", "--dir", str(tmp_path), "--", "trainer.max_epochs=3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 100
+    assert lines[0] == (f"YOLOLAB_RUN_DIR={tmp_path}/experiment=study-relu,seed=0 /usr/bin/env python "
+                        "scripts/train.py experiment=study/relu seed=0 trainer.max_epochs=3")
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
+def test_export_makes_forwarded_overrides_sweep_parameters(tmp_path, capsys):
+    """For W&B: the exported sweep gives every run the overrides the local runner appends after --."""
+    extra, exported = ["data=neu_det", "trainer.max_epochs=100"], tmp_path / "neu_det.yaml"
+    with working_dir(REPO):
+        assert runner.main(["sweep.yaml", "--export", str(exported), "--", *extra]) == 0
+        assert runner.main(["sweep.yaml", "--export", str(exported), "--", *extra]) == 2
+    assert "exists; not overwriting" in capsys.readouterr().err
+    local = plan(load_sweep(REPO / "sweep.yaml"), tmp_path, extra=extra)
+    assert [sorted(r.overrides) for r in plan(load_sweep(exported), tmp_path)] == [sorted(r.overrides) for r in local]
+
+
+def test_mini_sweep_runs_end_to_end_and_a_restart_skips_finished_runs(mini_sweep, capsys):
+    sweep_file, runs_dir, extra = mini_sweep
+    runs = plan(load_sweep(sweep_file), runs_dir, extra=extra)
+    arms_seeds = [("relu", 0), ("relu", 1), ("leaky_relu_0.1", 0), ("leaky_relu_0.1", 1)]
+    assert [r.name for r in runs] == [f"experiment=study-{arm},seed={seed}" for arm, seed in arms_seeds]
+    for run in runs:
+        recorded = yaml.safe_load((run.run_dir / ".hydra" / "overrides.yaml").read_text())
+        assert recorded == run.overrides == run.command[3:]
+        config = yaml.safe_load((run.run_dir / "config.yaml").read_text())
+        assert (config["arm"], config["seed"]) == (run.params["experiment"][6:], run.params["seed"])
+        assert (run.run_dir / "csv" / "metrics.csv").is_file() and (run.run_dir / "gradflow_layers.json").is_file()
+    stamps = {r.name: (r.run_dir / "metrics.json").stat().st_mtime_ns for r in runs}
+
+    result = runner.run_sweep(runs, jobs=2, cwd=REPO)  # the restart: nothing left to do
+    assert (len(result.skipped), result.finished, result.failed) == (4, [], [])
+    assert stamps == {r.name: (r.run_dir / "metrics.json").stat().st_mtime_ns for r in runs}
+
+    (runs[1].run_dir / "metrics.json").rename(runs[1].run_dir / "metrics.moved")  # as if killed before the end
+    capsys.readouterr()
+    runner.run_sweep(runs, dry_run=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.startswith("# finished: ") for line in lines] == [True, False, True, True]
+    (runs[1].run_dir / "metrics.moved").rename(runs[1].run_dir / "metrics.json")
+
+
+def test_a_finished_folder_of_another_sweep_is_not_taken_for_this_one(mini_sweep):
+    sweep_file, runs_dir, extra = mini_sweep
+    runs = plan(load_sweep(sweep_file), runs_dir, extra=[*extra, "model.head.width=64"])
+    with pytest.raises(SweepFileError, match="holds a finished run with the overrides"):
+        runner.run_sweep(runs, dry_run=True)
+
+
+def test_the_runner_uses_the_interpreter_that_runs_it(tmp_path):
+    run = plan(load_sweep(REPO / "sweep.yaml"), tmp_path)[0]
+    env = runner.run_env(run)
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert env["YOLOLAB_RUN_DIR"] == str(run.run_dir.resolve())
