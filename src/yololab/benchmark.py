@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,23 +28,33 @@ log = logging.getLogger(__name__)
 
 
 class StepTimer(L.Callback):
-    """Wall time of the training steps after ``warmup`` steps (data loading included)."""
+    """Wall time of every training step after ``warmup`` steps (data loading included), and whether it
+    was a logging step (where the gradient-flow monitor does its work)."""
 
     def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end, self.images = warmup, None, None, 0
+        self.warmup, self.images, self.steps = warmup, 0, []
+        self._last = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
+            self._last = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.start is not None:
-            self.images += batch["images"].shape[0]
-            self.end = time.perf_counter()
+        if self._last is None:
+            return
+        now = time.perf_counter()
+        logging_step = (trainer.global_step - 1) % trainer.log_every_n_steps == 0
+        self.steps.append((now - self._last, logging_step))
+        self.images += batch["images"].shape[0]
+        self._last = now
 
     @property
     def images_per_second(self) -> float:
-        return self.images / (self.end - self.start) if self.start and self.end else float("nan")
+        return self.images / sum(t for t, _ in self.steps) if self.steps else float("nan")
+
+    def median_ms(self, logging_steps: bool) -> float:
+        times = [t for t, log in self.steps if log == logging_steps]
+        return 1000 * statistics.median(times) if times else float("nan")
 
 
 def variant_config(cfg: DictConfig, overrides: dict) -> DictConfig:
@@ -66,6 +77,7 @@ def train_throughput(cfg: DictConfig, warmup: int, steps: int) -> dict:
     start = time.perf_counter()
     trainer.validate(model, datamodule=datamodule, verbose=False)
     return {"train_images_per_s": timer.images_per_second, "val_seconds": time.perf_counter() - start,
+            "step_ms": timer.median_ms(False), "logging_step_ms": timer.median_ms(True),
             "train_images": len(datamodule.datasets["train"]), "val_images": len(datamodule.datasets["val"])}
 
 
@@ -105,6 +117,7 @@ def run(cfg: DictConfig) -> dict:
         result["peak_rss_mib"] = peak_rss_mib()
         rows[name] = result
         print(f"yololab {name:<24} {result['train_images_per_s']:7.1f} images/s  "
+              f"step {result['step_ms']:4.0f} ms, logging step {result['logging_step_ms']:4.0f} ms  "
               f"val {result['val_seconds']:5.1f} s ({100 * result['val_share_of_epoch']:4.1f}% of an epoch)  "
               f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
     python = bench.ultralytics_python or (sys.executable if _has_ultralytics() else None)

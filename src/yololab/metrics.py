@@ -71,41 +71,46 @@ def _col(value: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def build_map_metric() -> MeanAveragePrecision:
-    """mAP over IoU 0.50:0.95 with up to 300 detections per image, per-class values and the PR arrays."""
+    """mAP over IoU 0.50:0.95 with up to 300 detections per image, and the PR arrays (per-class AP
+    comes from them)."""
     return GatheredMeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
         max_detection_thresholds=[1, 10, 300],
-        class_metrics=True,
+        class_metrics=False,  # per-class AP comes from the precision array (ap_per_class)
         extended_summary=True,
         backend="faster_coco_eval",
     )
 
 
-def ap50_per_class(result: dict) -> dict[int, float]:
-    """AP at IoU 0.5 per class id, from the precision array [T, R, K, A, M] (all areas, most detections)."""
-    precision = result["precision"][0, :, :, 0, -1]  # [R, K]
+def ap_per_class(result: dict, iou_index: int | None = None) -> dict[int, float]:
+    """AP per class id from the precision array [T, R, K, A, M] (all areas, most detections): at one IoU
+    threshold (``iou_index``; 0 is IoU 0.5), or averaged over all of them (COCO AP). This is exactly what
+    COCOeval's summary gives for one category (evaluation is per image and category), without the second
+    evaluation pass that torchmetrics' ``class_metrics=True`` runs."""
+    precision = result["precision"][..., 0, -1]  # [T, R, K]
+    if iou_index is not None:
+        precision = precision[iou_index : iou_index + 1]
     classes = result["classes"].reshape(-1).tolist()
     out = {}
     for k, cls in enumerate(classes):
-        valid = precision[:, k] > -1
+        values = precision[:, :, k]
+        valid = values > -1
         if valid.any():
-            out[int(cls)] = precision[valid, k].mean().item()
+            out[int(cls)] = values[valid].mean().item()
     return out
 
 
 def summarize(result: dict, class_names: list[str], prefix: str) -> dict[str, float]:
     """``{prefix}/mAP50``, ``{prefix}/mAP50-95``, ``{prefix}/AP50/<class>`` and ``{prefix}/AP/<class>``."""
     out = {f"{prefix}/mAP50": float(result["map_50"]), f"{prefix}/mAP50-95": float(result["map"])}
-    for cls, ap in ap50_per_class(result).items():
+    for cls, ap in ap_per_class(result, iou_index=0).items():
         out[f"{prefix}/AP50/{class_names[cls]}"] = ap
     f1 = best_f1(result)
     out[f"{prefix}/precision"], out[f"{prefix}/recall"] = f1["precision"], f1["recall"]
     out[f"{prefix}/best_f1_conf"] = f1["conf"]
-    per_class = result["map_per_class"].reshape(-1)
-    for cls, ap in zip(result["classes"].reshape(-1).tolist(), per_class.tolist(), strict=False):
-        if ap > -1:
-            out[f"{prefix}/AP/{class_names[int(cls)]}"] = ap
+    for cls, ap in ap_per_class(result).items():
+        out[f"{prefix}/AP/{class_names[cls]}"] = ap
     return {k: v if v >= 0 else 0.0 for k, v in out.items()}  # -1 or NaN: no ground truth
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +14,7 @@ from yololab.data.dataset import DetectionDataset, collate
 from yololab.data.formats import open_dataset
 from yololab.data.mixing import split_mixing
 from yololab.data.records import DataError, ImageRecord
-from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader
+from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader, lower_priority
 from yololab.data.synthetic import SyntheticDefects
 from yololab.data.transforms import build_pipeline
 
@@ -59,6 +59,7 @@ class DefectDataModule(L.LightningDataModule):
         split_seed: int = 0,
         keep_difficult: bool = False,
         scan_cache: str | None = None,
+        worker_nice: int = 0,
     ) -> None:
         super().__init__()
         if img_size % 32:
@@ -76,6 +77,9 @@ class DefectDataModule(L.LightningDataModule):
         self.channels, self.cache, self.close_mosaic = channels, cache, close_mosaic
         self.val_fraction, self.split_seed, self.keep_difficult = val_fraction, split_seed, keep_difficult
         self.scan_cache = scan_cache
+        if worker_nice < 0:
+            raise ValueError(f"data.worker_nice must be >= 0 (a lower priority), got {worker_nice}")
+        self.worker_nice = worker_nice
         self.datasets: dict[str, DetectionDataset] = {}
 
     @cached_property
@@ -148,6 +152,7 @@ class DefectDataModule(L.LightningDataModule):
             persistent_workers=self.persistent_workers,
             collate_fn=collate,
             drop_last=False,
+            worker_init_fn=partial(lower_priority, self.worker_nice) if self.worker_nice else None,
         )
 
     def train_dataloader(self) -> ResumableDataLoader:

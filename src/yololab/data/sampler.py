@@ -9,6 +9,7 @@ so no image is counted twice. The trainer runs with ``use_distributed_sampler: f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -72,3 +73,9 @@ class ResumableDataLoader(DataLoader):
     def load_state_dict(self, state: dict) -> None:
         if isinstance(self.sampler, ReproducibleSampler):  # Lightning swaps in its own for overfit_batches
             self.sampler.resume_at = (state["epoch"], state["batches_done"] * self.batch_size)
+
+
+def lower_priority(niceness: int, worker_id: int) -> None:
+    """Loader worker start-up: run below the training process, so that on a CPU-bound machine the
+    step's compute threads are never preempted by augmentation (measured in the README's speed table)."""
+    os.nice(niceness)

@@ -1,0 +1,29 @@
+"""scripts/benchmark.py runs its variants on real image files and writes one row per variant.
+(Its figures are printed, never asserted: speed is not a test.)"""
+
+import json
+import math
+
+from omegaconf import OmegaConf
+from tests.conftest import compose_config
+
+from yololab import benchmark
+
+
+def test_benchmark_runs_each_variant_and_writes_json(tmp_path, synthetic_root, capsys):
+    cfg = compose_config(tmp_path, [f"data.root={synthetic_root}", "data=synthetic", "data.synthetic=null",
+                                    "data.img_size=64", "data.batch_size=4", "data.num_workers=0",
+                                    "benchmark.warmup=1", "benchmark.steps=3", "benchmark.loader_batches=2",
+                                    "trainer.log_every_n_steps=2", "callbacks.validation_report=null"],
+                         config_name="benchmark")
+    cfg.benchmark.variants = OmegaConf.create({"all_off": {"model.channels_last": False, "data.cache": None},
+                                               "default": {}})
+    report = benchmark.run(cfg)
+    written = json.loads((tmp_path / "run" / "benchmark.json").read_text())
+    assert list(written["yololab"]) == ["all_off", "default"] == list(report["yololab"])
+    for row in written["yololab"].values():
+        assert row["train_images_per_s"] > 0 and row["val_seconds"] > 0
+        assert row["val_images"] == 16 and 0 < row["val_share_of_epoch"] < 1
+        assert not math.isnan(row["step_ms"]) and not math.isnan(row["logging_step_ms"])
+    out = capsys.readouterr().out
+    assert out.count("yololab all_off") == 1 and out.count("yololab default") == 1
