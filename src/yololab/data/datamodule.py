@@ -8,6 +8,7 @@ from functools import cached_property, partial
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from yololab.data.check import ScanResult, scan, summary
 from yololab.data.dataset import DetectionDataset, collate
@@ -68,7 +69,8 @@ class DefectDataModule(L.LightningDataModule):
             raise ValueError(f"data.cache must be null or 'ram', got {cache!r}")
         self.root = Path(root)
         self.format, self.img_size, self.batch_size = format, img_size, batch_size
-        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning helps host-to-GPU copies only
         self.persistent_workers = persistent_workers and num_workers > 0
         self.augment = augment
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
