@@ -196,3 +196,16 @@ def test_remembered_verdicts_follow_file_changes(tmp_path):
     (root / "images" / "val" / "b.png").write_bytes(truncated_jpeg(5))  # same path, new size and mtime
     result = scan(open_dataset(root), splits, cache_dir=str(tmp_path / "cache"))
     assert [p.kind for p in result.problems] == ["image", "config"]  # unreadable, then val has no usable image
+
+
+def test_the_ram_cache_stops_at_its_memory_budget(synthetic_root, monkeypatch):
+    """Images beyond the budget are not kept (they are read from disk as usual); the records stay complete."""
+    from yololab.data import check
+
+    one_image = 160 * 160 * 3
+    monkeypatch.setattr(check, "ram_cache_budget", lambda: 5 * one_image)
+    result = check.scan(open_dataset(synthetic_root), {"train": "train", "val": "val"}, keep_images=True)
+    assert len(result.images) == 5
+    assert len(result.records["train"]) == 48 and len(result.records["val"]) == 16
+    monkeypatch.setattr(check, "ram_cache_budget", lambda: 10**12)
+    assert len(check.scan(open_dataset(synthetic_root), {"train": "train"}, keep_images=True).images) == 48

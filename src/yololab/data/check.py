@@ -98,8 +98,9 @@ def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: s
     root = str(reader.root)
     checker = ImageChecker(Path(cache_dir) / f"{digest(root.encode())}.json" if cache_dir else None)
     first_seen: dict[str, str] = {}
+    budget = [ram_cache_budget() if keep_images else 0]
     for key, records in loaded.items():
-        result.records[key] = _check_images(records, checker, first_seen, result, keep_images)
+        result.records[key] = _check_images(records, checker, first_seen, result, budget)
         if not result.records[key]:
             split = splits[key]
             result.problems.append(DataProblem(str(reader.image_dir(split)), f"the '{split}' split has no usable "
@@ -108,10 +109,20 @@ def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: s
     return result
 
 
-def _check_images(records, checker: ImageChecker, first_seen: dict, result: ScanResult, keep: bool) -> list:
+def ram_cache_budget() -> int:
+    """Bytes the RAM cache may take: half of the memory available now (the rest of the images are read
+    from disk as usual), so a large dataset, or one copy per DDP rank, never runs the machine out of memory."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):  # not POSIX: no cache rather than a guess
+        return 0
+
+
+def _check_images(records, checker: ImageChecker, first_seen: dict, result: ScanResult, budget: list[int]) -> list:
+    """``budget``: the bytes left for cached images (a one-element list, shared across splits)."""
     good = []
     for record in records:
-        content, error, image = checker.check(record.path, keep)
+        content, error, image = checker.check(record.path, budget[0] > 0)
         if error:
             result.problems.append(DataProblem(record.path, f"unreadable image ({error}); skipped", kind=IMAGE))
             continue
@@ -119,8 +130,9 @@ def _check_images(records, checker: ImageChecker, first_seen: dict, result: Scan
             result.problems.append(DataProblem(record.path, f"same bytes as {first_seen[content]}",
                                                kind=DUPLICATE))
         first_seen.setdefault(content, record.path)
-        if image is not None:
+        if image is not None and image.nbytes <= budget[0]:
             result.images[record.path] = image
+            budget[0] -= image.nbytes
         good.append(record)
     return good
 

@@ -107,9 +107,11 @@ class DefectDataModule(L.LightningDataModule):
             raise DataError(result.fatal)
         if result.problems:
             log.warning("%s: %s", self.root, summary(result.problems))
-        if result.images:
+        if self.cache == "ram":
             megabytes = sum(image.nbytes for image in result.images.values()) / 2**20
-            log.info("RAM cache: %d decoded images, %.0f MiB", len(result.images), megabytes)
+            total = sum(len(records) for records in result.records.values())
+            log.info("RAM cache: %d of %d decoded images, %.0f MiB (at most half of the available memory)",
+                     len(result.images), total, megabytes)
         return result
 
     def mix_epochs(self) -> int | None:
