@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -26,13 +27,6 @@ def train(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.get("optimized_metric", ""))
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def evaluate(cfg: DictConfig) -> None:
-    from yololab.evaluate import run
-
-    run(cfg)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
 def check_data(cfg: DictConfig) -> None:
     from yololab.check_data import run
@@ -42,36 +36,21 @@ def check_data(cfg: DictConfig) -> None:
         raise SystemExit(status)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="show_augmentations")
-def show_augmentations(cfg: DictConfig) -> None:
-    from yololab.show_augmentations import run
+def _entry(config_name: str, module: str):
+    """A Hydra entry point that runs ``yololab.<module>.run`` on the composed ``config_name`` config
+    (imported late, so ``--help`` and config errors come before torch loads)."""
 
-    run(cfg)
+    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        importlib.import_module(f"yololab.{module}").run(cfg)
 
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark_loader")
-def benchmark_loader(cfg: DictConfig) -> None:
-    from yololab.benchmark_loader import run
-
-    run(cfg)
+    main.__name__ = module
+    return main
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
-def predict(cfg: DictConfig) -> None:
-    from yololab.predict import run
-
-    run(cfg)
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
-def export(cfg: DictConfig) -> None:
-    from yololab.export import run
-
-    run(cfg)
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark")
-def benchmark(cfg: DictConfig) -> None:
-    from yololab.benchmark import run
-
-    run(cfg)
+evaluate = _entry("eval", "evaluate")
+show_augmentations = _entry("show_augmentations", "show_augmentations")
+benchmark_loader = _entry("benchmark_loader", "benchmark_loader")
+predict = _entry("predict", "predict")
+export = _entry("export", "export")
+benchmark = _entry("benchmark", "benchmark")
