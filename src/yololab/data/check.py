@@ -98,9 +98,9 @@ def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: s
     root = str(reader.root)
     checker = ImageChecker(Path(cache_dir) / f"{digest(root.encode())}.json" if cache_dir else None)
     first_seen: dict[str, str] = {}
-    budget = [ram_cache_budget() if keep_images else 0]
+    budget = ram_cache_budget() if keep_images else 0
     for key, records in loaded.items():
-        result.records[key] = _check_images(records, checker, first_seen, result, budget)
+        result.records[key], budget = _check_images(records, checker, first_seen, result, budget)
         if not result.records[key]:
             split = splits[key]
             result.problems.append(DataProblem(str(reader.image_dir(split)), f"the '{split}' split has no usable "
@@ -118,11 +118,12 @@ def ram_cache_budget() -> int:
         return 0
 
 
-def _check_images(records, checker: ImageChecker, first_seen: dict, result: ScanResult, budget: list[int]) -> list:
-    """``budget``: the bytes left for cached images (a one-element list, shared across splits)."""
+def _check_images(records, checker: ImageChecker, first_seen: dict, result: ScanResult,
+                  budget: int) -> tuple[list, int]:
+    """The usable records, and what is left of ``budget`` (bytes for cached images) for the next split."""
     good = []
     for record in records:
-        content, error, image = checker.check(record.path, budget[0] > 0)
+        content, error, image = checker.check(record.path, budget > 0)
         if error:
             result.problems.append(DataProblem(record.path, f"unreadable image ({error}); skipped", kind=IMAGE))
             continue
@@ -130,11 +131,11 @@ def _check_images(records, checker: ImageChecker, first_seen: dict, result: Scan
             result.problems.append(DataProblem(record.path, f"same bytes as {first_seen[content]}",
                                                kind=DUPLICATE))
         first_seen.setdefault(content, record.path)
-        if image is not None and image.nbytes <= budget[0]:
+        if image is not None and image.nbytes <= budget:
             result.images[record.path] = image
-            budget[0] -= image.nbytes
+            budget -= image.nbytes
         good.append(record)
-    return good
+    return good, budget
 
 
 def counts(problems: list[DataProblem]) -> str:
