@@ -1,5 +1,5 @@
-"""Task-aligned assignment (TOOD): each ground-truth box takes the top-k anchor points by
-alignment = score^alpha * IoU^beta among those whose centre lies inside it."""
+"""Task-aligned assignment (TOOD, as YOLOv8 uses it): each ground-truth box takes the top-k anchor
+points by alignment = score^alpha * IoU^beta among those whose centre lies inside it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchvision.ops import complete_box_iou_loss
 
 
@@ -23,9 +24,23 @@ class Assignment:
 
 
 class TaskAlignedAssigner(nn.Module):
-    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9) -> None:
+    """The reference task-aligned assigner.
+
+    An anchor point claimed by several boxes goes to the box whose (clamped) CIoU with the anchor's
+    prediction is highest among all boxes containing the anchor point; the other boxes lose it, and
+    every target is computed from that one-hot assignment.
+
+    ``nearest_fallback`` (off by default, so that the loss equals the reference's): a box that holds
+    no anchor point (small boxes on a coarse grid, such as the ``fc`` head's) is given its nearest
+    anchor point as a positive with a hard class target of 1 (YOLOv3's "responsible cell" rule),
+    because its alignment, and so its normalised target, is usually 0 there.
+    """
+
+    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9,
+                 nearest_fallback: bool = False) -> None:
         super().__init__()
         self.topk, self.alpha, self.beta, self.eps = topk, alpha, beta, eps
+        self.nearest_fallback = nearest_fallback
 
     @torch.no_grad()
     def forward(
@@ -40,18 +55,20 @@ class TaskAlignedAssigner(nn.Module):
         """pred_scores [B, A, C] (probabilities), pred_boxes [B, A, 4] and gt_boxes [B, M, 4] xyxy in
         pixels, anchors [A, 2], gt_labels [B, M] long, gt_mask [B, M] bool (real boxes, not padding)."""
         b, a, c = pred_scores.shape
-        m = gt_boxes.shape[1]
-        if m == 0:
+        if gt_boxes.shape[1] == 0:
             zeros = pred_scores.new_zeros
             return Assignment(
                 zeros(b, a, dtype=torch.bool), zeros(b, a, dtype=torch.long), zeros(b, a, 4),
                 zeros(b, a, c), zeros(b, a, dtype=torch.long),
             )
-        candidates = self._centres_inside(anchors, gt_boxes) & gt_mask[..., None]  # [B, M, A]
+        inside = self._centres_inside(anchors, gt_boxes) & gt_mask[..., None]  # [B, M, A]
+        fallback = self._nearest_for_empty(anchors, gt_boxes, inside) & gt_mask[..., None]
+        candidates = inside | fallback
         overlaps, alignment = self._alignment(pred_scores, pred_boxes, gt_labels, gt_boxes, candidates)
-        positive = self._select_topk(alignment, candidates)
-        gt_index, fg_mask = self._resolve_conflicts(positive, overlaps)
-        positive = positive & fg_mask[:, None, :]
+        positive = self._select_topk(alignment, candidates) | fallback
+        positive = self._resolve_conflicts(positive, overlaps)  # one-hot over boxes per anchor
+        fg_mask = positive.any(dim=1)
+        gt_index = positive.to(torch.uint8).argmax(dim=1)
 
         batch = torch.arange(b, device=gt_boxes.device)[:, None]
         labels = gt_labels[batch, gt_index]  # [B, A]
@@ -61,20 +78,24 @@ class TaskAlignedAssigner(nn.Module):
         best_align = alignment.amax(dim=2, keepdim=True)
         best_overlap = (overlaps * positive).amax(dim=2, keepdim=True)
         norm = (alignment * best_overlap / (best_align + self.eps)).amax(dim=1)  # [B, A]
-        scores = nn.functional.one_hot(labels, c).to(pred_scores.dtype) * (norm * fg_mask)[..., None]
+        norm = torch.where((positive & fallback).any(dim=1), torch.ones_like(norm), norm)
+        scores = F.one_hot(labels, c).to(pred_scores.dtype) * (norm * fg_mask)[..., None]
         return Assignment(fg_mask, labels, boxes, scores, gt_index)
 
     def _centres_inside(self, anchors: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:
-        """Anchor points inside each box; a box too small to hold one gets its nearest anchor point, so
-        that no object goes unassigned (this matters for coarse grids such as the ``fc`` head's)."""
+        """[B, M, A]: the anchor point lies strictly inside the box."""
         x1y1, x2y2 = gt_boxes[..., None, :2], gt_boxes[..., None, 2:]  # [B, M, 1, 2]
         margins = torch.cat([anchors - x1y1, x2y2 - anchors], dim=-1)  # [B, M, A, 4]
-        inside = margins.amin(dim=-1) > self.eps
+        return margins.amin(dim=-1) > self.eps
+
+    def _nearest_for_empty(self, anchors: torch.Tensor, gt_boxes: torch.Tensor, inside: torch.Tensor):
+        """[B, M, A]: each box holding no anchor point, paired with the anchor point nearest its centre
+        (all False unless ``nearest_fallback``)."""
+        if not self.nearest_fallback:
+            return torch.zeros_like(inside)
         centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2  # [B, M, 2]
         nearest = torch.cdist(centres, anchors[None].expand(len(centres), -1, -1)).argmin(-1)  # [B, M]
-        empty = ~inside.any(-1)
-        inside[empty] |= torch.nn.functional.one_hot(nearest[empty], anchors.shape[0]).bool()
-        return inside
+        return F.one_hot(nearest, anchors.shape[0]).bool() & ~inside.any(-1, keepdim=True)
 
     def _alignment(self, pred_scores, pred_boxes, gt_labels, gt_boxes, candidates):
         """CIoU (clamped at 0) and alignment metric for candidate pairs; zero elsewhere. [B, M, A] each."""
@@ -93,10 +114,9 @@ class TaskAlignedAssigner(nn.Module):
         return chosen & candidates
 
     @staticmethod
-    def _resolve_conflicts(positive: torch.Tensor, overlaps: torch.Tensor):
-        """An anchor claimed by several boxes goes to the box it overlaps most. -> gt_index, fg_mask [B, A]."""
-        claims = positive.sum(dim=1)  # [B, A]
-        by_overlap = (overlaps * positive).argmax(dim=1)
-        only_claim = positive.to(torch.uint8).argmax(dim=1)
-        gt_index = torch.where(claims > 1, by_overlap, only_claim)
-        return gt_index, claims > 0
+    def _resolve_conflicts(positive: torch.Tensor, overlaps: torch.Tensor) -> torch.Tensor:
+        """An anchor claimed by several boxes goes to the box with the highest overlap among all boxes
+        that contain it (the argmax runs over every box, claiming or not, as in the reference)."""
+        contested = positive.sum(dim=1, keepdim=True) > 1  # [B, 1, A]
+        winner = F.one_hot(overlaps.argmax(dim=1), overlaps.shape[1]).transpose(1, 2).bool()  # [B, M, A]
+        return torch.where(contested, winner, positive)
