@@ -58,6 +58,8 @@ def test_a_box_too_small_to_hold_an_anchor_gets_its_nearest_one():
     anchors = grid()  # anchor points every 8 px, at 4, 12, 20, 28
     gt = torch.tensor([[[13.0, 13.0, 17.0, 18.0]]])  # 4x5 px, between anchor points; centre (15, 15.5)
     pred_boxes = gt.repeat(1, 16, 1)
-    out = TaskAlignedAssigner(topk=10)(torch.full((1, 16, 1), 0.5), pred_boxes, anchors, torch.tensor([[0]]), gt,
-                                       torch.tensor([[True]]))
+    args = (torch.full((1, 16, 1), 0.5), pred_boxes, anchors, torch.tensor([[0]]), gt, torch.tensor([[True]]))
+    out = TaskAlignedAssigner(topk=10, nearest_fallback=True)(*args)
     assert out.fg_mask[0].nonzero().view(-1).tolist() == [5]  # (12, 12) is the closest of (12|20, 12|20)
+    assert out.scores[0, 5, 0] == 1.0
+    assert not TaskAlignedAssigner(topk=10)(*args).fg_mask.any()  # the reference assigns it nothing

@@ -58,8 +58,9 @@ def read_images(paths: list[Path]) -> tuple[list[tuple[Path, np.ndarray]], list[
 
 
 def letterbox_batch(images: list[np.ndarray], img_size: int, in_channels: int = 3) -> dict[str, torch.Tensor]:
-    """``images`` float [B, in_channels, S, S] in [0, 1] and ``scales`` [B, 2] (sx, sy) from RGB uint8 images
-    of any size; one input channel means the images are converted to grey first."""
+    """``images`` float [B, in_channels, S, S] in [0, 1], ``scales`` [B, 2] (sx, sy) and ``sizes`` [B, 2]
+    (height, width) from RGB uint8 images of any size; one input channel means the images are converted to
+    grey first."""
     if in_channels not in (1, 3):
         raise ValueError(f"model.in_channels must be 1 or 3, got {in_channels}")
     pipeline = build_pipeline(img_size)
@@ -70,4 +71,5 @@ def letterbox_batch(images: list[np.ndarray], img_size: int, in_channels: int = 
         tensor = pipeline(image=image, bboxes=np.zeros((0, 4), np.float32), labels=[])["image"]
         tensors.append(tensor.reshape(in_channels, img_size, img_size))
         scales.append(letterbox_scale(*image.shape[:2], img_size))
-    return {"images": torch.stack(tensors).float().div_(255.0), "scales": torch.tensor(scales)}
+    return {"images": torch.stack(tensors).float().div_(255.0), "scales": torch.tensor(scales),
+            "sizes": torch.tensor([image.shape[:2] for image in images])}

@@ -19,7 +19,8 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
 
     The parent gathers its per-image list states one image at a time, which needs the same number
     of images on every rank (gloo crashes otherwise) and costs a collective per image. Here every
-    rank packs its images into one tensor of rows (image id, kind, class, score, x1, y1, x2, y2),
+    rank packs its images into one tensor of rows (image id, kind, class, score, x1, y1, x2, y2; kind -1 is
+    the image, 0 a detection, 1 a ground-truth box, 2 an ignore region),
     one gather brings them all together (ranks may hold different numbers), and the images are
     re-added sorted by id: the result equals the single-process one.
     """
@@ -37,16 +38,16 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
     def _pack(self) -> torch.Tensor:
         """The stored boxes are xywh (the parent converts on update); they are packed back as given."""
         rows = []
-        for img, box, score, label, gt_box, gt_label in zip(
+        for img, box, score, label, gt_box, gt_label, crowd in zip(
             self.image_ids, self.detection_box, self.detection_scores, self.detection_labels,
-            self.groundtruth_box, self.groundtruth_labels, strict=True,
+            self.groundtruth_box, self.groundtruth_labels, self.groundtruth_crowds, strict=True,
         ):
             i = img.double()
             rows.append(torch.stack([i, i.new_tensor(-1.0), *[i.new_zeros(())] * 6])[None])  # the image itself
             box, gt_box = (box_convert(b.double(), "xywh", self.box_format) for b in (box, gt_box))
             rows.append(torch.cat([_col(i, len(label)), _col(i.new_tensor(0.0), len(label)), label.double()[:, None],
                                    score.double()[:, None], box], 1))
-            rows.append(torch.cat([_col(i, len(gt_label)), _col(i.new_tensor(1.0), len(gt_label)),
+            rows.append(torch.cat([_col(i, len(gt_label)), 1.0 + crowd.double()[:, None],
                                    gt_label.double()[:, None], _col(i.new_tensor(0.0), len(gt_label)), gt_box], 1))
         return torch.cat(rows) if rows else torch.zeros(0, 8, dtype=torch.float64, device=self.device)
 
@@ -56,9 +57,9 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
         preds, targets, ids = [], [], []
         for img in torch.unique(rows[rows[:, 1] == -1, 0]).tolist():  # sorted image ids
             mine = rows[rows[:, 0] == img]
-            det, gt = mine[mine[:, 1] == 0], mine[mine[:, 1] == 1]
+            det, gt = mine[mine[:, 1] == 0], mine[mine[:, 1] >= 1]
             preds.append({"boxes": det[:, 4:].float(), "scores": det[:, 3].float(), "labels": det[:, 2].long()})
-            targets.append({"boxes": gt[:, 4:].float(), "labels": gt[:, 2].long()})
+            targets.append({"boxes": gt[:, 4:].float(), "labels": gt[:, 2].long(), "iscrowd": (gt[:, 1] - 1).long()})
             ids.append(int(img))
         for name in self._defaults:
             setattr(self, name, [])
@@ -70,25 +71,40 @@ def _col(value: torch.Tensor, n: int) -> torch.Tensor:
     return value.expand(n, 1)
 
 
+# COCO's detection caps per image and category; the main figures use 100 (COCOeval's standard), and
+# 300 gives the figure comparable with ultralytics' validation (which caps NMS output at 300).
+MAX_DETECTIONS = (1, 100, 300)
+MAIN_CAP = MAX_DETECTIONS.index(100)
+
+
 def build_map_metric() -> MeanAveragePrecision:
-    """mAP over IoU 0.50:0.95 with up to 300 detections per image, and the PR arrays (per-class AP
-    comes from them)."""
+    """COCO mAP over IoU 0.50:0.95 and the PR arrays, for the caps in ``MAX_DETECTIONS``."""
     return GatheredMeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
-        max_detection_thresholds=[1, 10, 300],
+        max_detection_thresholds=list(MAX_DETECTIONS),
         class_metrics=False,  # per-class AP comes from the precision array (ap_per_class)
         extended_summary=True,
         backend="faster_coco_eval",
     )
 
 
+def mean_ap(result: dict, iou_index: int | None = None, cap: int = MAIN_CAP) -> float:
+    """COCOeval's AP summary from the precision array [T, R, K, A, M] (all areas, detection cap index
+    ``cap``): the mean over the valid entries, at one IoU threshold (``iou_index``) or all of them."""
+    precision = result["precision"][..., 0, cap]
+    if iou_index is not None:
+        precision = precision[iou_index]
+    valid = precision > -1
+    return precision[valid].mean().item() if valid.any() else -1.0
+
+
 def ap_per_class(result: dict, iou_index: int | None = None) -> dict[int, float]:
-    """AP per class id from the precision array [T, R, K, A, M] (all areas, most detections): at one IoU
+    """AP per class id from the precision array [T, R, K, A, M] (all areas, 100 detections): at one IoU
     threshold (``iou_index``; 0 is IoU 0.5), or averaged over all of them (COCO AP). This is exactly what
     COCOeval's summary gives for one category (evaluation is per image and category), without the second
     evaluation pass that torchmetrics' ``class_metrics=True`` runs."""
-    precision = result["precision"][..., 0, -1]  # [T, R, K]
+    precision = result["precision"][..., 0, MAIN_CAP]  # [T, R, K]
     if iou_index is not None:
         precision = precision[iou_index : iou_index + 1]
     classes = result["classes"].reshape(-1).tolist()
@@ -102,8 +118,12 @@ def ap_per_class(result: dict, iou_index: int | None = None) -> dict[int, float]
 
 
 def summarize(result: dict, class_names: list[str], prefix: str) -> dict[str, float]:
-    """``{prefix}/mAP50``, ``{prefix}/mAP50-95``, ``{prefix}/AP50/<class>`` and ``{prefix}/AP/<class>``."""
-    out = {f"{prefix}/mAP50": float(result["map_50"]), f"{prefix}/mAP50-95": float(result["map"])}
+    """``{prefix}/mAP50``, ``{prefix}/mAP50-95`` (COCO: up to 100 detections per image and class),
+    ``{prefix}/mAP50-95_300det`` (up to 300, as ultralytics counts), ``{prefix}/AP50/<class>``, ``{prefix}/AP/<class>``,
+    and the best-F1 precision and recall."""
+    out = {f"{prefix}/mAP50": mean_ap(result, 0), f"{prefix}/mAP50-95": mean_ap(result),
+           f"{prefix}/mAP50_300det": mean_ap(result, 0, MAX_DETECTIONS.index(300)),
+           f"{prefix}/mAP50-95_300det": mean_ap(result, cap=MAX_DETECTIONS.index(300))}
     for cls, ap in ap_per_class(result, iou_index=0).items():
         out[f"{prefix}/AP50/{class_names[cls]}"] = ap
     f1 = best_f1(result)
@@ -116,9 +136,9 @@ def summarize(result: dict, class_names: list[str], prefix: str) -> dict[str, fl
 
 def pr_curves(result: dict, iou_index: int = 0) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Recall grid [R] and, per class id, precision [R] and the score threshold [R] reaching each recall
-    (IoU 0.5 by default, all areas, most detections); -1 where a recall is never reached."""
-    precision = result["precision"][iou_index, :, :, 0, -1].cpu().numpy()
-    scores = result["scores"][iou_index, :, :, 0, -1].cpu().numpy()
+    (IoU 0.5 by default, all areas, 100 detections); -1 where a recall is never reached."""
+    precision = result["precision"][iou_index, :, :, 0, MAIN_CAP].cpu().numpy()
+    scores = result["scores"][iou_index, :, :, 0, MAIN_CAP].cpu().numpy()
     recall = np.linspace(0, 1, precision.shape[0])
     classes = [int(c) for c in result["classes"].reshape(-1).tolist()]
     return recall, {c: precision[:, k] for k, c in enumerate(classes)}, {c: scores[:, k] for k, c in enumerate(classes)}
@@ -167,7 +187,8 @@ class DetectionConfusionMatrix(Metric):
         for pred, target in zip(preds, targets, strict=True):
             keep = pred["scores"] >= self.conf_threshold
             p_boxes, p_labels = pred["boxes"][keep], pred["labels"][keep]
-            t_boxes, t_labels = target["boxes"], target["labels"]
+            real = target["iscrowd"] == 0 if "iscrowd" in target else slice(None)  # ignore regions are not objects
+            t_boxes, t_labels = target["boxes"][real], target["labels"][real]
             t_matched = torch.zeros(len(t_labels), dtype=torch.bool, device=t_labels.device)
             p_matched = torch.zeros(len(p_labels), dtype=torch.bool, device=p_labels.device)
             if len(t_labels) and len(p_labels):

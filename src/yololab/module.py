@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import nn
+from torchvision.ops import clip_boxes_to_image
 
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
@@ -90,24 +91,20 @@ class YOLODetectorModule(L.LightningModule):
 
     def detections(self, maps: list[torch.Tensor], batch: dict, conf_threshold: float,
                    iou_threshold: float | None = None, max_detections: int | None = None) -> list[dict]:
-        """Detections per image with boxes in the pixels of the original image; the NMS IoU threshold and
-        the detection cap default to the validation settings."""
+        """Detections per image with boxes in the pixels of the original image, clipped to it as the ground
+        truth is; the NMS IoU threshold and the detection cap default to the validation settings."""
         boxes, logits = decode(maps, tuple(batch["images"].shape[-2:]), self.model.reg_max)
         iou = self.val_iou_threshold if iou_threshold is None else iou_threshold
         dets = non_max_suppression(boxes, logits.sigmoid(), conf_threshold, iou, max_detections or self.max_detections)
-        for det, scale in zip(dets, batch["scales"], strict=True):
-            det["boxes"] = det["boxes"] / scale.repeat(2)
+        for det, scale, size in zip(dets, batch["scales"], batch["sizes"], strict=True):
+            det["boxes"] = clip_boxes_to_image(det["boxes"] / scale.repeat(2), tuple(size.tolist()))
         return dets
 
     @staticmethod
     def ground_truth(batch: dict) -> list[dict]:
-        """Targets per image, in original pixels."""
-        targets = batch["targets"]
-        out = []
-        for i, scale in enumerate(batch["scales"]):
-            rows = targets[targets[:, 0] == i]
-            out.append({"boxes": rows[:, 2:6] / scale.repeat(2), "labels": rows[:, 1].long()})
-        return out
+        """The annotations per image, in original pixels (not the transformed targets: a transform's
+        ``min_area`` must not drop a small box from the ground truth); ``iscrowd`` marks ignore regions."""
+        return batch["annotations"]
 
     def _start_evaluation(self) -> None:
         """Validation and test run a copy with BatchNorm folded into the convs (the EMA weights, when the

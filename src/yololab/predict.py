@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from torchvision.ops import clip_boxes_to_image
 from torchvision.utils import draw_bounding_boxes
 
 from yololab.data.records import DataError, DataProblem
@@ -91,8 +90,7 @@ def predict_images(module: YOLODetectorModule, paths: list[Path], settings: Pred
         batch = {k: v.to(device) for k, v in batch.items()}
         dets = module.detections(module.model(batch["images"]), batch, settings.conf, settings.iou, settings.max_det)
         for (path, image), det in zip(loaded, dets, strict=True):
-            boxes = clip_boxes_to_image(det["boxes"], image.shape[:2])
-            yield ImageResult(path, image, boxes.cpu().numpy(), det["scores"].cpu().numpy(),
+            yield ImageResult(path, image, det["boxes"].cpu().numpy(), det["scores"].cpu().numpy(),
                               det["labels"].cpu().numpy())
 
 

@@ -107,6 +107,11 @@ class DefectDataModule(L.LightningDataModule):
             raise DataError(result.fatal)
         if result.problems:
             log.warning("%s: %s", self.root, summary(result.problems))
+        for key, records in result.records.items():
+            ignored = sum(len(r.ignored_labels) for r in records)
+            if ignored:
+                log.info("%s: %d difficult/crowd box(es) are no training target and an ignore region in "
+                         "evaluation (data.keep_difficult=true makes them ordinary boxes)", key, ignored)
         if self.cache == "ram":
             megabytes = sum(image.nbytes for image in result.images.values()) / 2**20
             total = sum(len(records) for records in result.records.values())

@@ -64,18 +64,33 @@ class DetectionDataset(Dataset):
         if mix and self.mixup is not None and rng.random() < self.mixup.p:
             other = self.augmented(int(rng.integers(len(self))), rng, mix)
             sample = {**self.mixup(sample, other, rng), "scale": sample["scale"]}
+        record = self.records[index]
         return {
             "image": sample["image"],
             "boxes": torch.as_tensor(np.asarray(sample["bboxes"], np.float32).reshape(-1, 4)),
             "labels": torch.as_tensor(np.asarray(sample["labels"], np.int64).reshape(-1)),
             "scale": torch.tensor(sample["scale"]),
+            "size": torch.tensor([record.height, record.width]),
+            "annotations": annotations(record),
             "index": index,
         }
 
 
-def collate(samples: list[dict]) -> dict[str, torch.Tensor]:
+def annotations(record: ImageRecord) -> dict[str, torch.Tensor]:
+    """The image's ground truth for evaluation, as annotated (original pixels, nothing dropped by a transform):
+    boxes [N, 4] xyxy, labels [N], and ``iscrowd`` [N] marking the ignore regions (difficult / crowd)."""
+    boxes = np.concatenate([record.boxes, record.ignored_boxes]).reshape(-1, 4)
+    labels = np.concatenate([record.labels, record.ignored_labels]).astype(np.int64)
+    crowd = np.r_[np.zeros(len(record.labels), np.int64), np.ones(len(record.ignored_labels), np.int64)]
+    return {"boxes": torch.from_numpy(boxes.astype(np.float32)), "labels": torch.from_numpy(labels),
+            "iscrowd": torch.from_numpy(crowd)}
+
+
+def collate(samples: list[dict]) -> dict:
     """Images [B, C, H, W] uint8; targets [N, 6] rows (batch_index, class, x1, y1, x2, y2) in input pixels;
-    scales [B, 2] (sx, sy) from original to input pixels; indices [B] into the dataset's records."""
+    scales [B, 2] (sx, sy) from original to input pixels; sizes [B, 2] (height, width) of the original
+    images; annotations: per image, the evaluation ground truth in original pixels; indices [B] into the
+    dataset's records."""
     targets = [
         torch.cat([torch.full((len(s["labels"]), 1), float(i)), s["labels"][:, None].float(), s["boxes"]], 1)
         for i, s in enumerate(samples)
@@ -84,5 +99,7 @@ def collate(samples: list[dict]) -> dict[str, torch.Tensor]:
         "images": torch.stack([s["image"] for s in samples]),
         "targets": torch.cat(targets) if targets else torch.zeros(0, 6),
         "scales": torch.stack([s["scale"] for s in samples]),
+        "sizes": torch.stack([s["size"] for s in samples]),
+        "annotations": [s["annotations"] for s in samples],
         "indices": torch.tensor([s["index"] for s in samples]),
     }

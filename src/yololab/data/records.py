@@ -26,13 +26,18 @@ KIND_SUMMARY = {
 
 @dataclass
 class ImageRecord:
-    """One image and its boxes: xyxy float32 pixels [N, 4], contiguous class ids int64 [N]."""
+    """One image and its boxes: xyxy float32 pixels [N, 4], contiguous class ids int64 [N].
+
+    ``ignored_boxes`` / ``ignored_labels`` are the boxes the format marks to be ignored (VOC ``difficult``,
+    COCO ``iscrowd``) when they are not kept: no training target, an ignore region in evaluation."""
 
     path: str
     width: int
     height: int
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    ignored_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    ignored_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
 
 
 @dataclass(frozen=True)

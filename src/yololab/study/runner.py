@@ -4,8 +4,9 @@ Every run executes the command ``wandb agent`` would run (:mod:`yololab.study.sw
 overrides given after ``--``, from the current folder. Its run folder, ``<sweep dir>/<name>``, reaches
 Hydra through the ``YOLOLAB_RUN_DIR`` environment variable (``configs/hydra/default.yaml``), so the command
 itself stays the agent's. ``python`` is the interpreter running this script (its folder leads ``PATH``).
-A run is finished when its folder holds ``metrics.json``, which ``yololab.train.run`` writes last; a
-restart skips finished runs and starts unfinished ones over in an emptied folder.
+A run is finished when its folder holds ``metrics.json``, which ``yololab.train.run`` writes last. A
+restart skips finished runs, resumes an unfinished run from its ``checkpoints/last.ckpt`` (same folder, same
+W&B id, which the checkpoint carries), and starts over only a run whose folder holds no checkpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from yololab.study.sweep import PlannedRun, SweepFileError, load_sweep, plan, wi
 RUN_DIR_ENV = "YOLOLAB_RUN_DIR"
 DONE_FILE = "metrics.json"
 LOG_FILE = "console.log"
+RESUME_FILE = Path("checkpoints") / "last.ckpt"
 
 
 @dataclass
@@ -46,7 +48,9 @@ def check_same_run(run: PlannedRun) -> None:
     """A finished folder must hold this run, not one of another sweep that used the same folder."""
     path = run.run_dir / ".hydra" / "overrides.yaml"
     recorded = yaml.safe_load(path.read_text()) if path.is_file() else None
-    if recorded is not None and list(recorded) != run.overrides:
+    if recorded is not None:
+        recorded = [o for o in recorded if not o.startswith("ckpt_path=")]  # a resumed run's extra override
+    if recorded is not None and recorded != run.overrides:
         raise SweepFileError(f"{run.run_dir} holds a finished run with the overrides {recorded}, not this sweep's "
                              f"{run.overrides}; give this sweep its own folder with --dir")
 
@@ -62,13 +66,25 @@ def run_env(run: PlannedRun) -> dict[str, str]:
     return env
 
 
-def launch(run: PlannedRun, cwd: Path) -> int:
-    """Train one run (from scratch), its console output in ``<run dir>/console.log``; the exit code."""
+def resume_command(run: PlannedRun) -> list[str]:
+    """The run's command, resuming from its last checkpoint when it has one; a folder without one (a run
+    killed before its first checkpoint) is emptied and the run starts over."""
+    checkpoint = run.run_dir / RESUME_FILE
+    if checkpoint.is_file():
+        return [*run.command, f"ckpt_path={checkpoint.resolve()}"]
     if run.run_dir.exists():
         shutil.rmtree(run.run_dir)
-    run.run_dir.mkdir(parents=True)
-    with open(run.run_dir / LOG_FILE, "w") as log:
-        return subprocess.run(run.command, cwd=cwd, env=run_env(run), stdin=subprocess.DEVNULL, stdout=log,
+    return run.command
+
+
+def launch(run: PlannedRun, cwd: Path) -> int:
+    """Train one run, or resume it, its console output appended to ``<run dir>/console.log``; the exit code."""
+    command = resume_command(run)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run.run_dir / LOG_FILE, "a") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+        log.flush()
+        return subprocess.run(command, cwd=cwd, env=run_env(run), stdin=subprocess.DEVNULL, stdout=log,
                               stderr=subprocess.STDOUT, check=False).returncode
 
 

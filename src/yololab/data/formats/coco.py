@@ -115,8 +115,8 @@ class COCOFormat:
         if ann.get("category_id") not in self.category_index:
             boxes.reject(None, f"{where}: category_id {ann.get('category_id')} is not in 'categories'")
             return
-        if ann.get("iscrowd") and not self.keep_difficult:
-            boxes.ignore()
-            return
         x, y, w, h = bbox
+        if ann.get("iscrowd") and not self.keep_difficult:
+            boxes.ignore(self.category_index[ann["category_id"]], (x, y, x + w, y + h))
+            return
         boxes.add(None, self.category_index[ann["category_id"]], (x, y, x + w, y + h), where=f"{where}: ")

@@ -37,15 +37,29 @@ class BoxCollector:
         self.problems = problems
         self.boxes: list[list[float]] = []
         self.labels: list[int] = []
+        self.ignored: list[tuple[int, list[float]]] = []
         self.entries = 0  # every box the file names, kept or not: a file with none is "empty"
 
     def reject(self, line: int | None, message: str, fatal: bool = True, kind: str = ANNOTATION) -> None:
         self.entries += 1
         self.problems.append(DataProblem(self.source, message, line, fatal, kind))
 
-    def ignore(self) -> None:
-        """A box the format marks to be ignored (VOC ``difficult``, COCO ``iscrowd``): seen, not kept."""
+    def ignore(self, class_id: int, xyxy) -> None:
+        """A box the format marks to be ignored (VOC ``difficult``, COCO ``iscrowd``): not a training target;
+        kept (clipped to the image) as an ignore region for evaluation."""
         self.entries += 1
+        box = self._clip(xyxy)
+        if box is not None:
+            self.ignored.append((int(class_id), list(box)))
+
+    def _clip(self, xyxy) -> tuple[float, float, float, float] | None:
+        """The box clipped to the image, or None when nothing of it is left."""
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        clipped = (min(max(x1, 0.0), self.width), min(max(y1, 0.0), self.height),
+                   min(max(x2, 0.0), self.width), min(max(y2, 0.0), self.height))
+        if not all(np.isfinite(clipped)) or clipped[2] - clipped[0] < 1e-3 or clipped[3] - clipped[1] < 1e-3:
+            return None
+        return clipped
 
     def add(self, line: int | None, class_id: float | int, xyxy, where: str = "") -> None:
         """``where`` prefixes the messages when the line alone does not say which box (JSON)."""
@@ -78,6 +92,8 @@ class BoxCollector:
         return ImageRecord(
             image_path, self.width, self.height,
             np.asarray(self.boxes, np.float32).reshape(-1, 4), np.asarray(self.labels, np.int64),
+            np.asarray([box for _, box in self.ignored], np.float32).reshape(-1, 4),
+            np.asarray([cls for cls, _ in self.ignored], np.int64),
         )
 
 

@@ -135,7 +135,8 @@ class VOCFormat:
             elif obj.name not in self.class_index:
                 boxes.reject(obj.line, f"class {obj.name!r} is not in classes.txt")
             elif obj.difficult and not self.keep_difficult:
-                boxes.ignore()
+                x1, y1, x2, y2 = obj.corners
+                boxes.ignore(self.class_index[obj.name], (x1 - 1, y1 - 1, x2, y2))
             else:
                 x1, y1, x2, y2 = obj.corners
                 boxes.add(obj.line, self.class_index[obj.name], (x1 - 1, y1 - 1, x2, y2))

@@ -1,0 +1,58 @@
+"""yololab's mAP against pycocotools: hand-made crowded images, and a real model on real NEU-DET images."""
+
+import pytest
+import torch
+from tests.coco_reference import coco_eval, coco_map
+
+from yololab.metrics import build_map_metric, summarize
+
+NAMES = ["a", "b", "c"]
+
+
+def crowded_images(n: int, seed: int = 0):
+    """Images with many detections per class (past the 100 cap), border boxes and ignore regions."""
+    g = torch.Generator().manual_seed(seed)
+    preds, targets = [], []
+    for i in range(n):
+        gt_xy = torch.rand(6, 2, generator=g) * 150
+        gt = torch.cat([gt_xy, gt_xy + 8 + torch.rand(6, 2, generator=g) * 60], 1).clamp(max=200)
+        labels = torch.randint(0, 3, (6,), generator=g)
+        crowd = torch.zeros(6, dtype=torch.long)
+        crowd[0] = i % 2  # every other image has an ignore region
+        many = 400 if i % 3 == 0 else 40  # 400: past the 100 cap per class
+        picks = torch.randint(0, 6, (many,), generator=g)
+        boxes = gt[picks] + (torch.rand(many, 4, generator=g) - 0.5) * 20
+        det_labels = torch.where(torch.rand(many, generator=g) < 0.8, labels[picks], torch.randint(0, 3, (many,)))
+        preds.append({"boxes": boxes, "scores": torch.rand(many, generator=g), "labels": det_labels})
+        targets.append({"boxes": gt, "labels": labels, "iscrowd": crowd})
+    return preds, targets
+
+
+def ours(preds, targets) -> dict:
+    metric = build_map_metric()
+    metric.update(preds, targets)
+    return summarize(metric.compute(), NAMES, "val")
+
+
+def test_map_equals_pycocotools_with_caps_and_ignore_regions():
+    preds, targets = crowded_images(12)
+    values = ours(preds, targets)
+    reference = coco_eval(preds, targets, max_dets=(1, 100, 300))
+    assert values["val/mAP50-95"] == pytest.approx(reference.stats[0], abs=1e-4)  # COCO's standard, 100 dets
+    assert values["val/mAP50"] == pytest.approx(coco_map(reference, 100, iou_index=0), abs=1e-4)
+    assert values["val/mAP50-95_300det"] == pytest.approx(coco_map(reference, 300), abs=1e-4)
+    assert values["val/mAP50-95"] != values["val/mAP50-95_300det"]  # the cap matters in this case
+    assert 0.05 < values["val/mAP50-95"] < 0.95  # not a degenerate case
+
+
+def test_an_ignore_region_turns_a_false_positive_into_nothing():
+    gt = {"boxes": torch.tensor([[10.0, 10, 50, 50], [100, 100, 150, 150]]), "labels": torch.tensor([0, 0]),
+          "iscrowd": torch.tensor([0, 1])}
+    dets = {"boxes": torch.tensor([[100.0, 100, 150, 150], [10, 10, 50, 50]]), "scores": torch.tensor([0.9, 0.8]),
+            "labels": torch.tensor([0, 0])}
+    assert ours([dets], [gt])["val/AP50/a"] == pytest.approx(1.0)  # the detection on the ignore region is neither
+    gt.pop("iscrowd")
+    assert ours([dets], [gt])["val/AP50/a"] == pytest.approx(1.0)
+    gt["iscrowd"] = torch.tensor([0, 1])
+    dets["boxes"][0] = torch.tensor([160.0, 160, 190, 190])  # off the ignore region: a false positive ranked first
+    assert ours([dets], [gt])["val/AP50/a"] == pytest.approx(0.5)  # precision 1/2 at recall 1
