@@ -100,7 +100,7 @@ def working_dir(path: Path):
 def mini_sweep_file(folder: Path) -> Path:
     """sweep.yaml cut down to two arms and two seeds (everything else as in the repository's file)."""
     cfg = yaml.safe_load((REPO / "sweep.yaml").read_text())
-    cfg["parameters"]["experiment"]["values"] = ["study/relu", "study/leaky_relu_0.1"]
+    cfg["parameters"]["model.head.activation"]["values"] = ["relu", "leaky_relu:0.1"]
     cfg["parameters"]["seed"]["values"] = [0, 1]
     path = folder / "sweep.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

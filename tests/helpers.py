@@ -48,3 +48,16 @@ class NaNGradientAtStep(L.Callback):
         if self.handle is not None:
             self.handle.remove()
             self.handle = None
+
+
+class KillOnceAtStep(L.Callback):
+    """SIGKILLs this process after optimiser step ``step``, once: ``marker`` records that it happened, so the
+    resumed run (the same command) goes on. A kill gives no chance to save anything, as a power cut."""
+
+    def __init__(self, step: int, marker: str) -> None:
+        self.step, self.marker = step, marker
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)

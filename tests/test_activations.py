@@ -11,6 +11,7 @@ from yololab.models.backbone import CSPDarknet
 from yololab.models.detector import YOLODetector
 from yololab.models.heads import ConvHead, FCHead, MLPHead
 from yololab.models.neck import PAN
+from yololab.models.postprocess import decode
 from yololab.nn.activations import REGISTRY, ActivationSpec, build_activation
 from yololab.nn.blocks import fuse_batchnorm
 from yololab.nn.init import init_for_activation
@@ -141,8 +142,8 @@ def test_heads_end_linear_and_produce_the_decoded_layout(head):
     for branch in (model.head.box, model.head.cls):
         outputs = [branch[-1]] if isinstance(branch, MLP) else [b[-1] for b in branch]
         assert all(isinstance(o, nn.Conv2d) and o.kernel_size == (1, 1) for o in outputs)
-    dets = model.detect(torch.rand(1, 3, 160, 160), conf_threshold=0.0)
-    assert dets[0]["boxes"].shape[1] == 4
+    decoded = decode(model(torch.rand(1, 3, 160, 160)), (160, 160), model.reg_max)
+    assert decoded.boxes.shape == (1, decoded.anchors.shape[0], 4) and decoded.cls_logits.shape[-1] == 4
 
 
 def test_selu_preset_has_no_batchnorm_and_alpha_dropout():

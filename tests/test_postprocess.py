@@ -42,10 +42,11 @@ def test_decode_hand_computed_box():
     maps = torch.zeros(1, 4 * reg_max + nc, 2, 2)
     maps[0, : 4 * reg_max, 1, 1] = peaked([1, 0, 0, 2])
     maps[0, 4 * reg_max + 1, 1, 1] = 3.0
-    boxes, logits = decode([maps], (16, 16), reg_max)
+    decoded = decode([maps], (16, 16), reg_max)
     # left 1*8, top 0, right 0, bottom 2*8 from (12, 12)
-    assert torch.allclose(boxes[0, 3], torch.tensor([4.0, 12.0, 12.0, 28.0]), atol=1e-3)
-    assert logits[0, 3].tolist() == [0.0, 3.0]
+    assert torch.allclose(decoded.boxes[0, 3], torch.tensor([4.0, 12.0, 12.0, 28.0]), atol=1e-3)
+    assert decoded.cls_logits[0, 3].tolist() == [0.0, 3.0]
+    assert decoded.anchors[3].tolist() == [12.0, 12.0] and decoded.strides[3].item() == 8.0
 
 
 def test_nms_hand_computed():

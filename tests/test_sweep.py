@@ -1,6 +1,8 @@
 """sweep.yaml and the local sweep runner: W&B's schema, Hydra composition of every command, the agent's exact
 command, and a real mini sweep that a restart skips."""
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -8,15 +10,16 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from tests.conftest import REPO, working_dir
+from tests.conftest import MINI_SWEEP_OVERRIDES, REPO, working_dir
 
 from yololab.cli import CONFIG_DIR
 from yololab.study import runner
 from yololab.study.sweep import SweepFileError, agent_command, load_sweep, plan, sweep_points
 
-ARMS = ["relu", "leaky_relu_0.01", "leaky_relu_0.1", "leaky_relu_0.2", "leaky_relu_0.3", "elu", "selu", "silu",
+ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_relu:0.3", "elu", "selu", "silu",
         "gelu", "mish"]
-SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml"]
+SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml", "studies/neu-det/sweep.yaml",
+               "studies/neu-det/selu_preset.yaml"]
 
 
 def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
@@ -28,7 +31,8 @@ def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
     assert cfg["program"] == "scripts/train.py" and cfg["method"] == "grid"
     assert cfg["command"] == ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"]
     assert cfg["metric"] == {"name": "val/mAP50-95", "goal": "maximize"}
-    assert cfg["parameters"]["experiment"]["values"] == [f"study/{arm}" for arm in ARMS]
+    assert cfg["parameters"]["model.head.activation"]["values"] == ARMS
+    assert cfg["parameters"]["experiment"] == {"value": "study/head_activation"}
     assert len(cfg["parameters"]["seed"]["values"]) >= 5
     assert all("parameters" not in spec for spec in cfg["parameters"].values())  # flat keys only
 
@@ -58,12 +62,13 @@ def test_every_command_composes_under_hydra(tmp_path, sweep_file):
 
 
 def check_arm(composed, params):
-    arm = params["experiment"].removeprefix("study/")
+    preset = params["experiment"] == "study/selu_preset"
+    arm = "selu_preset" if preset else params["model.head.activation"]
     assert composed.arm == arm and composed.seed == params["seed"] and composed.task_name == "study"
     head = composed.model.head
     assert head._target_ == "yololab.models.heads.MLPHead"
-    assert head.activation == ("selu" if arm == "selu" else arm.replace("leaky_relu_", "leaky_relu:"))
-    assert (head.norm, head.dropout > 0) == (("none", True) if arm == "selu" else ("batch", False))
+    assert head.activation == ("selu" if preset else arm)
+    assert (head.norm, head.dropout > 0) == (("none", True) if preset else ("batch", False))
     if "wandb" in composed.logger:
         assert composed.logger.wandb.group == arm
 
@@ -133,8 +138,9 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
         assert runner.main(["sweep.yaml", "--dry-run", "--dir", str(tmp_path), "--", "trainer.max_epochs=3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 100
-    assert lines[0] == (f"YOLOLAB_RUN_DIR={tmp_path}/experiment=study-relu,seed=0 /usr/bin/env python "
-                        "scripts/train.py experiment=study/relu seed=0 trainer.max_epochs=3")
+    assert lines[0] == (f"YOLOLAB_RUN_DIR={tmp_path}/model.head.activation=relu,seed=0 /usr/bin/env python "
+                        "scripts/train.py experiment=study/head_activation model.head.activation=relu seed=0 "
+                        "trainer.max_epochs=3")
     assert not list(tmp_path.iterdir())  # nothing ran
 
 
@@ -152,13 +158,14 @@ def test_export_makes_forwarded_overrides_sweep_parameters(tmp_path, capsys):
 def test_mini_sweep_runs_end_to_end_and_a_restart_skips_finished_runs(mini_sweep, capsys):
     sweep_file, runs_dir, extra = mini_sweep
     runs = plan(load_sweep(sweep_file), runs_dir, extra=extra)
-    arms_seeds = [("relu", 0), ("relu", 1), ("leaky_relu_0.1", 0), ("leaky_relu_0.1", 1)]
-    assert [r.name for r in runs] == [f"experiment=study-{arm},seed={seed}" for arm, seed in arms_seeds]
+    arms_seeds = [("relu", 0), ("relu", 1), ("leaky_relu:0.1", 0), ("leaky_relu:0.1", 1)]
+    assert [r.name for r in runs] == [f"model.head.activation={arm.replace(':', '-')},seed={seed}"
+                                      for arm, seed in arms_seeds]
     for run in runs:
         recorded = yaml.safe_load((run.run_dir / ".hydra" / "overrides.yaml").read_text())
         assert recorded == run.overrides == run.command[3:]
         config = yaml.safe_load((run.run_dir / "config.yaml").read_text())
-        assert (config["arm"], config["seed"]) == (run.params["experiment"][6:], run.params["seed"])
+        assert (config["arm"], config["seed"]) == (run.params["model.head.activation"], run.params["seed"])
         assert (run.run_dir / "csv" / "metrics.csv").is_file() and (run.run_dir / "gradflow_layers.json").is_file()
     stamps = {r.name: (r.run_dir / "metrics.json").stat().st_mtime_ns for r in runs}
 
@@ -186,3 +193,32 @@ def test_the_runner_uses_the_interpreter_that_runs_it(tmp_path):
     env = runner.run_env(run)
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["YOLOLAB_RUN_DIR"] == str(run.run_dir.resolve())
+
+
+def test_a_killed_sweep_resumes_its_unfinished_run_and_ends_as_an_uninterrupted_one(
+        tmp_path, synthetic_root, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    sweep_file = tmp_path / "sweep.yaml"
+    cfg = yaml.safe_load((REPO / "sweep.yaml").read_text())
+    cfg["parameters"] = {"experiment": {"value": "study/head_activation"}, "model.head.activation": {"value": "relu"},
+                         "seed": {"value": 0}}
+    sweep_file.write_text(yaml.safe_dump(cfg))
+    # three epochs of two steps; the kill comes after step 3, in the second epoch, after its first checkpoint
+    extra = [*MINI_SWEEP_OVERRIDES, "trainer.max_epochs=3", f"data.root={synthetic_root}"]
+    kill = ["+callbacks.kill._target_=tests.helpers.KillOnceAtStep", "+callbacks.kill.step=3",
+            f"+callbacks.kill.marker={tmp_path / 'killed'}"]
+
+    [whole] = plan(load_sweep(sweep_file), tmp_path / "whole", extra=extra)
+    assert runner.run_sweep([whole], cwd=REPO).finished == [whole]
+
+    [run] = plan(load_sweep(sweep_file), tmp_path / "killed-runs", extra=[*extra, *kill])
+    first = runner.run_sweep([run], cwd=REPO)
+    assert first.failed == [(run, -9)] and (run.run_dir / "checkpoints" / "last.ckpt").is_file()
+    second = runner.run_sweep([run], cwd=REPO)
+    assert second.finished == [run]
+    log = (run.run_dir / "console.log").read_text()
+    assert log.count("$ ") == 2 and f"ckpt_path={(run.run_dir / 'checkpoints' / 'last.ckpt').resolve()}" in log
+    assert "Restored all states from the checkpoint" in log  # resumed, not restarted
+    done, reference = (json.loads((r.run_dir / "metrics.json").read_text()) for r in (run, whole))
+    for key in ("val/mAP50", "val/mAP50-95", "val/loss"):
+        assert done[key] == reference[key], key

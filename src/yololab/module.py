@@ -93,9 +93,10 @@ class YOLODetectorModule(L.LightningModule):
                    iou_threshold: float | None = None, max_detections: int | None = None) -> list[dict]:
         """Detections per image with boxes in the pixels of the original image, clipped to it as the ground
         truth is; the NMS IoU threshold and the detection cap default to the validation settings."""
-        boxes, logits = decode(maps, tuple(batch["images"].shape[-2:]), self.model.reg_max)
+        decoded = decode(maps, tuple(batch["images"].shape[-2:]), self.model.reg_max)
         iou = self.val_iou_threshold if iou_threshold is None else iou_threshold
-        dets = non_max_suppression(boxes, logits.sigmoid(), conf_threshold, iou, max_detections or self.max_detections)
+        dets = non_max_suppression(decoded.boxes, decoded.cls_logits.sigmoid(), conf_threshold, iou,
+                                   max_detections or self.max_detections)
         for det, scale, size in zip(dets, batch["scales"], batch["sizes"], strict=True):
             det["boxes"] = clip_boxes_to_image(det["boxes"] / scale.repeat(2), tuple(size.tolist()))
         return dets
@@ -147,9 +148,6 @@ class YOLODetectorModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_copy.clear()
         self._log_metric("test", self.test_map)
-
-    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
-        return self.detections(self.model(batch["images"]), batch, self.predict_conf_threshold)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(param_groups(self.model, self.weight_decay))

@@ -21,7 +21,7 @@ from yololab.data.transforms import build_pipeline
 
 log = logging.getLogger(__name__)
 
-STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
 class DefectDataModule(L.LightningDataModule):
@@ -172,6 +172,3 @@ class DefectDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> ResumableDataLoader:
         return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> ResumableDataLoader:
-        return self._loader("val", shuffle=False)

@@ -9,14 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import complete_box_iou_loss
 
-from yololab.box_coding import (
-    boxes_to_distances,
-    distances_to_boxes,
-    expected_distances,
-    flatten_maps,
-    make_anchors,
-)
+from yololab.box_coding import boxes_to_distances
 from yololab.loss.assigner import TaskAlignedAssigner
+from yololab.models.postprocess import decode
 
 
 @dataclass
@@ -82,11 +77,9 @@ class DetectionLoss(nn.Module):
     def forward(self, maps: list[torch.Tensor], targets: torch.Tensor, image_hw: tuple[int, int]) -> LossParts:
         """``maps``: raw head maps; ``targets``: rows (batch_index, class, x1, y1, x2, y2) in input pixels."""
         batch_size = maps[0].shape[0]
-        sizes = [tuple(m.shape[-2:]) for m in maps]
-        anchors, strides = make_anchors(sizes, [image_hw[0] / h for h, _ in sizes], maps[0].device)
-        flat = flatten_maps(maps).float()
-        dist_logits, cls_logits = flat.split([4 * self.reg_max, self.num_classes], dim=-1)
-        pred_boxes = distances_to_boxes(expected_distances(dist_logits, self.reg_max), anchors, strides)
+        decoded = decode(maps, image_hw, self.reg_max)
+        anchors, strides, dist_logits = decoded.anchors, decoded.strides, decoded.dist_logits
+        cls_logits, pred_boxes = decoded.cls_logits, decoded.boxes
 
         gt_labels, gt_boxes, gt_mask = pad_targets(targets.float(), batch_size)
         t = self.assigner(cls_logits.detach().sigmoid(), pred_boxes.detach(), anchors, gt_labels, gt_boxes, gt_mask)

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from yololab.models.heads.base import DetectionHead
-from yololab.models.postprocess import decode, non_max_suppression
 from yololab.nn.init import apply_init
 
 
@@ -42,15 +41,3 @@ class YOLODetector(nn.Module):
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Raw head maps, one per level: [B, 4 * reg_max + num_classes, H, W]."""
         return self.head(self.neck(self.backbone(images)))
-
-    @torch.no_grad()
-    def detect(
-        self,
-        images: torch.Tensor,
-        conf_threshold: float = 0.25,
-        iou_threshold: float = 0.7,
-        max_detections: int = 300,
-    ) -> list[dict[str, torch.Tensor]]:
-        """Detections per image, boxes xyxy in the pixels of ``images``."""
-        boxes, logits = decode(self(images), tuple(images.shape[-2:]), self.reg_max)
-        return non_max_suppression(boxes, logits.sigmoid(), conf_threshold, iou_threshold, max_detections)

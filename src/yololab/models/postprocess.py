@@ -1,6 +1,8 @@
-"""From raw head maps to detections: DFL decoding, then class-wise NMS (torchvision)."""
+"""From raw head maps to detections: the one decode (shared with the loss), then class-wise NMS (torchvision)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torchvision.ops import batched_nms
@@ -8,17 +10,25 @@ from torchvision.ops import batched_nms
 from yololab.box_coding import distances_to_boxes, expected_distances, flatten_maps, make_anchors
 
 
-def decode(
-    maps: list[torch.Tensor], image_hw: tuple[int, int], reg_max: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw maps -> boxes [B, A, 4] (xyxy, input pixels) and class logits [B, A, C]."""
+@dataclass
+class DecodedMaps:
+    """The head maps in anchor order: what the loss and inference both need, computed once."""
+
+    anchors: torch.Tensor  # [A, 2] anchor points, input pixels
+    strides: torch.Tensor  # [A, 1]
+    dist_logits: torch.Tensor  # [B, A, 4 * reg_max] box-side distributions
+    cls_logits: torch.Tensor  # [B, A, C]
+    boxes: torch.Tensor  # [B, A, 4] expected boxes, xyxy input pixels
+
+
+def decode(maps: list[torch.Tensor], image_hw: tuple[int, int], reg_max: int) -> DecodedMaps:
+    """Raw maps (one per level, [B, 4 * reg_max + C, H, W]) of an ``image_hw`` input -> :class:`DecodedMaps`."""
     sizes = [tuple(m.shape[-2:]) for m in maps]
-    strides = [image_hw[0] / h for h, _ in sizes]
-    anchors, stride_t = make_anchors(sizes, strides, maps[0].device, torch.float32)
+    anchors, strides = make_anchors(sizes, [image_hw[0] / h for h, _ in sizes], maps[0].device, torch.float32)
     flat = flatten_maps(maps).float()
     dist_logits, cls_logits = flat.split([4 * reg_max, flat.shape[-1] - 4 * reg_max], dim=-1)
-    boxes = distances_to_boxes(expected_distances(dist_logits, reg_max), anchors, stride_t)
-    return boxes, cls_logits
+    boxes = distances_to_boxes(expected_distances(dist_logits, reg_max), anchors, strides)
+    return DecodedMaps(anchors, strides, dist_logits, cls_logits, boxes)
 
 
 def non_max_suppression(
