@@ -14,7 +14,8 @@ from yololab.utils.instantiate import instantiate_group
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    """The group's options a user picks (``base.yaml`` is what the options of its group share, not one)."""
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if p.stem != "base")
 
 
 def test_defaults_compose_and_build(tmp_path, synthetic_root):

@@ -35,7 +35,6 @@ class YOLODetectorModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         weight_decay: float = 5e-4,
-        warmup_epochs: float = 3.0,
         init: str = "auto",
         in_channels: int = 3,
         val_conf_threshold: float = 0.001,
@@ -50,7 +49,7 @@ class YOLODetectorModule(L.LightningModule):
         self.model = YOLODetector(backbone, neck, head, len(self.class_names), in_channels, init)
         self.loss_fn = loss(num_classes=len(self.class_names), reg_max=self.model.reg_max)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.weight_decay, self.warmup_epochs = weight_decay, warmup_epochs
+        self.weight_decay = weight_decay
         self.val_conf_threshold, self.val_iou_threshold = val_conf_threshold, val_iou_threshold
         self.max_detections, self.predict_conf_threshold = max_detections, predict_conf_threshold
         self.channels_last, self.compile_model = channels_last, compile
@@ -155,8 +154,7 @@ class YOLODetectorModule(L.LightningModule):
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
         per_epoch = max(total // max(self.trainer.max_epochs or 1, 1), 1)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total,
-                                           warmup_steps=int(self.warmup_epochs * per_epoch))
+        scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -29,19 +29,22 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 class WarmupDecay(LambdaLR):
-    """Linear warm-up from zero over ``warmup_steps``, then cosine or linear decay to
-    ``final_lr_ratio`` times the base rate at ``total_steps``; stepped every optimiser step."""
+    """Linear warm-up from zero over ``warmup_epochs`` (``int(warmup_epochs * steps_per_epoch)`` steps), then
+    cosine or linear decay to ``final_lr_ratio`` times the base rate at ``total_steps``; stepped every
+    optimiser step. The module passes ``total_steps`` and ``steps_per_epoch``; the config sets the rest."""
 
     def __init__(
         self,
         optimizer: Optimizer,
         total_steps: int,
-        warmup_steps: int = 0,
+        steps_per_epoch: int = 1,
+        warmup_epochs: float = 0.0,
         decay: str = "cosine",
         final_lr_ratio: float = 0.01,
     ) -> None:
         if decay not in ("cosine", "linear"):
             raise ValueError(f"unknown decay {decay!r}; valid: cosine, linear")
+        warmup_steps = int(warmup_epochs * steps_per_epoch)
         self.total_steps, self.warmup_steps = max(total_steps, 1), min(warmup_steps, max(total_steps - 1, 0))
         self.decay, self.final_lr_ratio = decay, final_lr_ratio
         super().__init__(optimizer, self.factor)

@@ -32,10 +32,6 @@ class DetectionHead(nn.Module):
         self.box_spec = ActivationSpec.parse(box_activation or activation)
         self.cls_spec = ActivationSpec.parse(cls_activation or activation)
 
-    @property
-    def num_outputs(self) -> int:
-        return 4 * self.reg_max + self.num_classes
-
     def init_output_bias(self, box_bias: torch.Tensor, cls_bias: torch.Tensor, stride: float) -> None:
         """Box bins start uniform; class logits start at a prior of ~5 objects per 640x640 image."""
         with torch.no_grad():

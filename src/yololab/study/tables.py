@@ -1,0 +1,83 @@
+"""A study's results as two small CSV files, read from its run folders: ``runs.csv`` (every run's final metrics,
+arm, seed, wall time and command) and ``curves.csv`` (per run and epoch: the mAPs, the losses, and the mean
+gradient norm and dead-unit fraction of every monitored head layer). Small enough to commit beside a report."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+from yololab.study.runs import GRADFLOW, Run, _number, read_csv
+
+FINAL_KEYS = ("val/mAP50", "val/mAP50-95", "val/mAP50_300det", "val/mAP50-95_300det", "val/precision",
+              "val/recall", "val/loss")
+EPOCH_KEYS = ("val/mAP50", "val/mAP50-95", "train/loss_epoch", "train/box_loss_epoch", "train/cls_loss_epoch",
+              "train/dfl_loss_epoch", "val/loss", "val/box_loss", "val/cls_loss", "val/dfl_loss", "time/train_s",
+              "time/val_s")
+LAYER_KINDS = ("grad_norm", "dead_fraction")
+
+
+def epoch_rows(rows: list[dict]) -> dict[int, dict[str, float]]:
+    """Epoch (from 0) -> the epoch's logged values and the mean of each monitored layer's gradient norm and
+    dead fraction over the epoch's logged steps."""
+    values: dict[int, dict[str, float]] = defaultdict(dict)
+    sums: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for row in rows:
+        epoch = _number(row.get("epoch"))
+        if epoch is None:
+            continue
+        for key, raw in row.items():
+            value = _number(raw)
+            if value is None:
+                continue
+            if key in EPOCH_KEYS:
+                values[int(epoch)][key] = value
+            elif (match := GRADFLOW.match(key)) and match["kind"] in LAYER_KINDS:
+                sums[(int(epoch), key)].append(value)
+    for (epoch, key), logged in sums.items():
+        values[epoch][key] = sum(logged) / len(logged)
+    return dict(sorted(values.items()))
+
+
+def wall_seconds(epochs: dict[int, dict[str, float]]) -> float:
+    """Training plus validation time over all epochs (the EpochTimer's figures; start-up not included)."""
+    return sum(v.get("time/train_s", 0.0) + v.get("time/val_s", 0.0) for v in epochs.values())
+
+
+def command_of(folder: Path) -> str:
+    """The run's command as the sweep runner recorded it (the last ``$ `` line of console.log), else its
+    Hydra overrides."""
+    log = folder / "console.log"
+    if log.is_file():
+        lines = [line[2:] for line in log.read_text(errors="replace").splitlines() if line.startswith("$ ")]
+        if lines:
+            return lines[-1]
+    overrides = folder / ".hydra" / "overrides.yaml"
+    return overrides.read_text().strip() if overrides.is_file() else ""
+
+
+def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
+    """``runs.csv`` and ``curves.csv`` in ``out`` for the runs read from ``root``."""
+    out.mkdir(parents=True, exist_ok=True)
+    run_rows, curve_rows = [], []
+    for run in sorted(runs, key=lambda r: (r.arm, r.seed)):
+        folder = root / run.name
+        epochs = epoch_rows(read_csv(folder / "csv" / "metrics.csv"))
+        run_rows.append({"run": run.name, "arm": run.arm, "seed": run.seed, "activation": run.activation,
+                         **{k: run.final.get(k) for k in FINAL_KEYS}, "epochs": len(epochs),
+                         "wall_s": round(wall_seconds(epochs), 1), "command": command_of(folder)})
+        curve_rows += [{"run": run.name, "arm": run.arm, "seed": run.seed, "epoch": epoch, **values}
+                       for epoch, values in epochs.items()]
+    runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"
+    _write(runs_csv, run_rows)
+    _write(curves_csv, curve_rows)
+    return runs_csv, curves_csv
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)

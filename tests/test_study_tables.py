@@ -1,0 +1,36 @@
+"""The study's small CSV tables, from the real mini sweep's run folders."""
+
+import csv
+import json
+
+import pytest
+
+from yololab.study.runs import load_runs_dir
+from yololab.study.tables import write_tables
+
+
+def read(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
+    _, runs_dir, _ = mini_sweep
+    runs = load_runs_dir(runs_dir)
+    runs_csv, curves_csv = write_tables(runs, runs_dir, tmp_path)
+    rows = read(runs_csv)
+    assert sorted((r["arm"], int(r["seed"])) for r in rows) == [("leaky_relu:0.1", 0), ("leaky_relu:0.1", 1),
+                                                                 ("relu", 0), ("relu", 1)]
+    for row in rows:
+        final = json.loads((runs_dir / row["run"] / "metrics.json").read_text())
+        assert float(row["val/mAP50-95"]) == pytest.approx(final["val/mAP50-95"], abs=1e-12)
+        assert int(row["epochs"]) == 2 and float(row["wall_s"]) > 0
+        assert "scripts/train.py" in row["command"] and f"seed={row['seed']}" in row["command"]
+    curves = read(curves_csv)
+    assert len(curves) == 8  # 4 runs x 2 epochs
+    last = next(c for c in curves if c["run"] == rows[0]["run"] and c["epoch"] == "1")
+    final = json.loads((runs_dir / rows[0]["run"] / "metrics.json").read_text())
+    assert float(last["val/mAP50"]) == pytest.approx(final["val/mAP50"], abs=1e-9)
+    layer_columns = [k for k in last if k.startswith("gradflow/grad_norm/head.")]
+    assert layer_columns and all(float(last[k]) > 0 for k in layer_columns)
+    assert any(k.startswith("gradflow/dead_fraction/head.") for k in last)
