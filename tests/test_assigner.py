@@ -1,6 +1,11 @@
-"""Task-aligned assignment on constructed cases."""
+"""Task-aligned assignment on constructed cases, checked against targets computed by hand (the CIoU values
+from torchvision, an independent implementation)."""
 
+import math
+
+import pytest
 import torch
+from torchvision.ops import complete_box_iou
 
 from yololab.box_coding import make_anchors
 from yololab.loss import TaskAlignedAssigner
@@ -54,12 +59,94 @@ def test_padding_and_empty_targets_assign_nothing():
     assert not empty.fg_mask.any() and empty.scores.sum() == 0
 
 
-def test_a_box_too_small_to_hold_an_anchor_gets_its_nearest_one():
-    anchors = grid()  # anchor points every 8 px, at 4, 12, 20, 28
-    gt = torch.tensor([[[13.0, 13.0, 17.0, 18.0]]])  # 4x5 px, between anchor points; centre (15, 15.5)
-    pred_boxes = gt.repeat(1, 16, 1)
-    args = (torch.full((1, 16, 1), 0.5), pred_boxes, anchors, torch.tensor([[0]]), gt, torch.tensor([[True]]))
-    out = TaskAlignedAssigner(topk=10, nearest_fallback=True)(*args)
-    assert out.fg_mask[0].nonzero().view(-1).tolist() == [5]  # (12, 12) is the closest of (12|20, 12|20)
-    assert out.scores[0, 5, 0] == 1.0
-    assert not TaskAlignedAssigner(topk=10)(*args).fg_mask.any()  # the reference assigns it nothing
+FAR = [28.0, 28.0, 32.0, 32.0]  # a prediction whose CIoU with every box below is negative (clamped to 0)
+
+
+def hand_targets(ciou: torch.Tensor, score: torch.Tensor, positives: list[int]) -> dict[int, float]:
+    """One box's target scores, the reference rule written out: alignment = score^0.5 * CIoU^6, target =
+    alignment * (best CIoU among the box's positives) / (best alignment among them)."""
+    align = {a: math.sqrt(score[a]) * ciou[a] ** 6 for a in positives}
+    best_overlap, best_align = max(ciou[a] for a in positives), max(align.values())
+    return {a: align[a] * best_overlap / (best_align + 1e-9) for a in positives}
+
+
+def test_a_contested_anchor_is_one_hot_for_its_winner_and_leaves_the_losers_normalisation():
+    """Box 0 (0..16) holds anchors 0, 1, 4, 5; box 1 (8..24) holds 5, 6, 9, 10; top-4 each, so both claim
+    anchor 5 (12, 12). Its prediction overlaps box 1 more (CIoU 0.61 vs 0.17): box 1 takes it, and box 0 must
+    be normalised over 0, 1, 4 alone although 5 was its best-aligned anchor (the old code kept it there:
+    targets 0.1683 at anchor 5, 0.058 at anchor 1)."""
+    anchors = grid()
+    gt = torch.tensor([[[0.0, 0, 16, 16], [8, 8, 24, 24]]])
+    pred = torch.tensor([FAR] * 16)
+    pred[[0, 1, 4, 5]] = torch.tensor([[0.0, 0, 6, 6], [8, 0, 16, 7], [0, 9, 7, 16], [6, 6, 22, 22]])
+    pred[[6, 9, 10]] = torch.tensor([[14.0, 8, 24, 18], [8, 14, 20, 24], [9, 9, 24, 24]])
+    scores = torch.full((1, 16, 2), 0.5)
+    scores[0, 5, 0], scores[0, 6, 1] = 0.9, 0.3
+    out = TaskAlignedAssigner(topk=4)(scores, pred[None], anchors, torch.tensor([[0, 1]]), gt,
+                                      torch.tensor([[True, True]]))
+
+    ciou = complete_box_iou(gt[0], pred).clamp(min=0)  # [2 boxes, 16 anchors]
+    assert ciou[1, 5] > ciou[0, 5] > 0  # anchor 5 is contested and box 1 wins it
+    owner = {0: 0, 1: 0, 4: 0, 5: 1, 6: 1, 9: 1, 10: 1}
+    expected = {**hand_targets(ciou[0].tolist(), scores[0, :, 0].tolist(), [0, 1, 4]),
+                **hand_targets(ciou[1].tolist(), scores[0, :, 1].tolist(), [5, 6, 9, 10])}
+    assert out.fg_mask[0].nonzero().view(-1).tolist() == sorted(owner)
+    for a, box in owner.items():
+        assert out.gt_index[0, a] == box and out.labels[0, a] == box
+        assert torch.equal(out.boxes[0, a], gt[0, box])
+        assert out.scores[0, a, box].item() == pytest.approx(expected[a], rel=1e-4)
+        assert out.scores[0, a, 1 - box] == 0
+    assert out.scores[0, [a for a in range(16) if a not in owner]].abs().sum() == 0
+    # by hand: box 1's best overlap and alignment are at anchor 10, so anchor 5 gets (c5 / c10)^6 * c10
+    c5, c10 = ciou[1, 5].item(), ciou[1, 10].item()
+    assert out.scores[0, 5, 1].item() == pytest.approx((c5 / c10) ** 6 * c10, rel=1e-4)
+    assert out.scores[0, 5, 1].item() == pytest.approx(0.0968, abs=1e-4)
+
+
+def test_a_contested_anchor_goes_to_the_containing_box_with_the_best_overlap_even_if_it_did_not_claim_it():
+    """Top-1: boxes A (0..16, class 0) and B (8..24, class 1) both claim anchor 5; box C (8..16 x 8..24,
+    class 2) also holds anchor 5, and anchor 5's prediction is exactly C, but C's class score there is
+    low, so C claims anchor 9 instead. The reference argmax runs over every box containing the anchor:
+    anchor 5 goes to C (the old code gave it to B, the better of the two claimants)."""
+    anchors = grid()
+    box_c = [8.0, 8, 16, 24]
+    gt = torch.tensor([[[0.0, 0, 16, 16], [8, 8, 24, 24], box_c]])
+    pred = torch.tensor([FAR] * 16)
+    pred[[5, 9]] = torch.tensor(box_c)
+    scores = torch.full((1, 16, 3), 0.01)
+    scores[0, 5, :2] = 0.5
+    scores[0, 9, 2] = 0.9
+    out = TaskAlignedAssigner(topk=1)(scores, pred[None], anchors, torch.tensor([[0, 1, 2]]), gt,
+                                      torch.tensor([[True, True, True]]))
+    assert out.fg_mask[0].nonzero().view(-1).tolist() == [5, 9]
+    assert out.gt_index[0, 5] == 2 and out.gt_index[0, 9] == 2 and out.labels[0, 5] == 2
+    # C's positives are 5 and 9, both with CIoU 1: targets sqrt(score) / sqrt(best score)
+    assert out.scores[0, 9].tolist() == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
+    assert out.scores[0, 5].tolist() == pytest.approx([0.0, 0.0, math.sqrt(0.01 / 0.9)], abs=1e-6)
+
+
+# three boxes between anchor points (every 8 px, at 4, 12, 20, 28), with their nearest anchor point
+TINY = {0: ([1.0, 1, 3, 3], 0), 1: ([13.0, 13, 17, 18], 5), 2: ([25.0, 21, 30, 26], 11)}
+
+
+def tiny_boxes(nearest_fallback: bool):
+    gt = torch.tensor([[box for box, _ in TINY.values()]])
+    pred = torch.tensor([[[0.0, 0, 32, 32]] * 16])  # poor predictions: alignment ~0 everywhere
+    assert (complete_box_iou(gt[0], pred[0]) < 0.05).all()
+    assigner = TaskAlignedAssigner(topk=10, nearest_fallback=nearest_fallback)
+    return gt, assigner(torch.full((1, 16, 3), 0.5), pred, grid(), torch.tensor([[0, 1, 2]]), gt,
+                        torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_the_nearest_fallback_gives_every_tiny_box_its_nearest_anchor_with_target_one():
+    gt, out = tiny_boxes(nearest_fallback=True)
+    assert out.fg_mask[0].nonzero().view(-1).tolist() == [a for _, a in TINY.values()]
+    for cls, (_, a) in TINY.items():
+        assert out.labels[0, a] == cls and torch.equal(out.boxes[0, a], gt[0, cls])
+        assert out.scores[0, a].tolist() == [1.0 if c == cls else 0.0 for c in range(3)]
+    assert out.scores.sum() == 3
+
+
+def test_without_the_fallback_tiny_boxes_get_no_anchor_as_in_the_reference():
+    _, out = tiny_boxes(nearest_fallback=False)
+    assert not out.fg_mask.any() and out.scores.sum() == 0

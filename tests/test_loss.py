@@ -3,6 +3,7 @@
 import math
 from functools import partial
 
+import pytest
 import torch
 
 from yololab.loss import DetectionLoss
@@ -23,6 +24,25 @@ def test_dfl_with_the_mass_split_between_the_two_bins_is_their_entropy():
     logits[0, :, 2] = logits[0, :, 3] = 0.0  # mass 0.5 / 0.5 on bins 2 and 3
     loss = distribution_focal_loss(logits, torch.full((1, 4), 2.5))
     assert torch.allclose(loss, torch.full((1,), math.log(2)), atol=1e-5)  # the entropy of (0.5, 0.5)
+
+
+def test_dfl_with_asymmetric_targets_weights_the_nearer_bin_more():
+    """Target 2.3 is 0.7 of bin 2 plus 0.3 of bin 3: the loss is -(0.7 log p2 + 0.3 log p3), by hand from a
+    log-softmax, averaged over the four sides. Swapping the two weights changes every term."""
+    logits = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0)) * 3
+    target = torch.tensor([[2.3, 0.75, 5.1, 14.6], [7.9, 3.0, 0.2, 12.45]])
+    logp = torch.log_softmax(logits.double(), -1)
+    expected = torch.zeros(2)
+    for n in range(2):
+        for side in range(4):
+            t = target[n, side].item()
+            left = math.floor(t)
+            w_right = t - left
+            expected[n] += -((1 - w_right) * logp[n, side, left] + w_right * logp[n, side, left + 1]) / 4
+    assert torch.allclose(distribution_focal_loss(logits, target), expected, atol=1e-5)
+    # target 2.3 alone, with the weights written out
+    one = distribution_focal_loss(logits[:1, :1].repeat(1, 4, 1), torch.full((1, 4), 2.3))
+    assert one.item() == pytest.approx(-(0.7 * logp[0, 0, 2] + 0.3 * logp[0, 0, 3]).item(), abs=1e-5)
 
 
 def test_pad_targets_groups_rows_by_image():
