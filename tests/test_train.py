@@ -13,11 +13,12 @@ from torch import nn
 from yololab import evaluate, train
 from yololab.callbacks.ema import ModelEMA
 
-# Measured 2026-11-29 (tests/test_train.py, 200 steps on eight images; mAP50 after 50/100/150/200 steps):
-# mlp 0.21 0.27 0.80 1.00; fc at width 256 0.08 0.33 0.22 0.53 (at its default width 1024: 0.03 0.35 0.57
-# 0.70, but 3x slower). Floors leave a margin below the last value.
-MLP_HEAD_FLOOR = 0.8
-FC_HEAD_FLOOR = 0.4
+# Measured 2026-12-01 with the reference task-aligned assigner (tests/test_train.py -rP, 200 steps on eight
+# images; mAP50 after 50/100/150/200 steps): mlp 0.20 0.13 1.00 1.00; fc at width 256 (experiment=fc_head)
+# 0.04 0.09 0.20 0.27. (Before, with the assigner that kept contested anchors for the losing box: mlp 0.21
+# 0.27 0.80 1.00, fc 0.08 0.33 0.22 0.53.) Floors and gains leave a margin below the measured values.
+MLP_HEAD_FLOOR, MLP_HEAD_GAIN = 0.8, 0.3
+FC_HEAD_FLOOR, FC_HEAD_GAIN = 0.2, 0.15
 
 
 def test_overfit_drives_loss_down_and_map_up(overfit_run):
@@ -49,10 +50,11 @@ def test_eval_needs_a_real_checkpoint(tmp_path):
         evaluate.run(cfg)
 
 
-@pytest.mark.parametrize(("head", "floor"), [(["model/head=mlp"], MLP_HEAD_FLOOR),
-                                             (["experiment=fc_head", "model.head.width=256"], FC_HEAD_FLOOR)],
+@pytest.mark.parametrize(("head", "floor", "gain"),
+                         [(["model/head=mlp"], MLP_HEAD_FLOOR, MLP_HEAD_GAIN),
+                          (["experiment=fc_head", "model.head.width=256"], FC_HEAD_FLOOR, FC_HEAD_GAIN)],
                          ids=["mlp", "fc"])
-def test_fully_connected_heads_learn_the_training_images(head, floor, tmp_path, overfit_root):
+def test_fully_connected_heads_learn_the_training_images(head, floor, gain, tmp_path, overfit_root):
     """The per-location ``mlp`` head and the global ``fc`` head raise mAP50 on eight images above a floor
     set from measurement (see the constants)."""
     cfg = overfit_config(tmp_path, overfit_root, head)
@@ -61,7 +63,7 @@ def test_fully_connected_heads_learn_the_training_images(head, floor, tmp_path, 
         maps = [float(r["val/mAP50"]) for r in csv.DictReader(f) if r.get("val/mAP50")]
     print(f"{head}: mAP50 per validation {maps}")  # shown with -rP, to re-measure the floors
     assert metrics["val/mAP50"] > floor
-    assert maps[-1] > maps[0] + 0.3  # it learned in the run, it did not start there
+    assert maps[-1] > maps[0] + gain  # it learned in the run, it did not start there
 
 
 def ema_weights(decay: float, tau: float, updates: int) -> list[float]:
