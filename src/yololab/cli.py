@@ -11,6 +11,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from yololab.utils import resolvers
+
+resolvers.register()
 CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
 
 
@@ -18,13 +21,15 @@ CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().p
 def train(cfg: DictConfig) -> float | None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from yololab.multirun import job_scope, optimized_value
     from yololab.train import run
 
     try:
-        metrics = run(cfg)
+        with job_scope(cfg):
+            metrics = run(cfg)
     except SIGTERMException:  # preempted: a checkpoint was written; report it as killed by SIGTERM
         sys.exit(128 + signal.SIGTERM)
-    return metrics.get(cfg.get("optimized_metric", ""))
+    return optimized_value(cfg, metrics)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
