@@ -162,3 +162,21 @@ def test_the_study_file(tmp_path):
     path.write_text("baseline: relu\nmargn: 0.1\n")
     with pytest.raises(StudyDataError, match="unknown keys margn"):
         load_design(path)
+
+
+def test_a_measure_nobody_logged_is_no_data_not_unpaired():
+    groups = study(10)
+    for runs in groups.values():
+        for run in runs:
+            run.grad_steps = []
+    vanishing = claims.evaluate_claims(groups)[1]
+    assert vanishing.verdict == "inconclusive (no data)"
+    assert vanishing.reason == "no run of relu, leaky_relu_0.01, leaky_relu_0.1 logged gradient norms per layer"
+
+
+def test_rows_of_one_step_are_one_step():
+    run = make_run("r", {"seed": 0, "arm": "relu"}, {}, [
+        {"step": 0, "gradflow/grad_norm/head.0": 1.0}, {"step": 0, "gradflow/grad_norm/head.1": 10.0},
+        {"step": 1, "gradflow/grad_norm/head.0": 1.0, "gradflow/grad_norm/head.1": 100.0}])
+    assert run.grad_steps == [{"head.0": 1.0, "head.1": 10.0}, {"head.0": 1.0, "head.1": 100.0}]
+    assert measures.log_gradient_ratio(run) == pytest.approx(-1.5)

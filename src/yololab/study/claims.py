@@ -3,7 +3,8 @@ the table behind it (:mod:`yololab.study.verdicts` holds the rules).
 
 Arms are what the runs' configs say they are (:mod:`yololab.study.arms`); no arm name is assumed. Each claim
 is one family: its comparisons are Holm-corrected among themselves, not across claims, and the CIs are
-unadjusted 95% intervals. A claim about arms the study lacks is *not applicable*.
+unadjusted 95% intervals. A claim about arms the study lacks is *not applicable*; one whose measure no run
+logged is *inconclusive (no data)*.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def compared(spec: ClaimSpec, groups: dict[str, list[Run]], arms: dict[str, Arm]
     vanishing = spec.measure == "vanishing"
     measure, args = (measures.log_gradient_ratio, ()) if vanishing else (measures.final, (design.metric,))
     scale, margin = (RATIO, design.vanishing_margin) if vanishing else (ACCURACY, design.margin)
+    lacking = [a for a in (reference, *candidates) if not measures.by_seed(groups[a], measure, *args)]
+    if reference in lacking or set(candidates) <= set(lacking):
+        what = "gradient norms per layer" if vanishing else design.metric
+        return Claim(spec.text, "inconclusive (no data)", f"no run of {', '.join(lacking)} logged {what}")
     comparisons = family(groups, reference, candidates, measure, *args)
     findings = [judge(effect(c, design.alpha, len(candidates)), spec.direction, margin, design.alpha, scale,
                       WORDS[spec.measure]) for c in comparisons]
@@ -104,9 +109,13 @@ def level_values(groups: dict[str, list[Run]], names: list[str], metric: str) ->
     return {seed: sum(v) / len(v) for seed, v in values.items()}
 
 
+def common_seeds(by_level: list[dict[int, float]]) -> list[int]:
+    return sorted(set.intersection(*(set(v) for v in by_level)))
+
+
 def trend_effect(slopes: list[float], by_level: list[dict[int, float]], alpha: float, size: int) -> Effect:
     """The change across α over the seeds that ran every level (raw p; Holm comes with the family)."""
-    seeds = sorted(set.intersection(*(set(v) for v in by_level)))
+    seeds = common_seeds(by_level)
     label = f"trend: change from α = {slopes[0]:g} to {slopes[-1]:g}"
     if not seeds:
         return Effect(label, 0, math.nan, math.nan, math.nan, math.nan, math.nan, math.inf)
@@ -123,7 +132,7 @@ def step_effects(slopes: list[float], by_level: list[dict[int, float]], alpha: f
 
 
 def level_means(slopes: list[float], by_level: list[dict[int, float]]) -> str:
-    seeds = sorted(set.intersection(*(set(v) for v in by_level)))
+    seeds = common_seeds(by_level)
     if not seeds:
         return "no seed ran every level"
     return ", ".join(f"α = {s:g}: {ACCURACY.factor * sum(v[i] for i in seeds) / len(seeds):.2f}"
@@ -131,25 +140,26 @@ def level_means(slopes: list[float], by_level: list[dict[int, float]]) -> str:
 
 
 def slope_trend(spec: ClaimSpec, groups: dict[str, list[Run]], arms: dict[str, Arm], design: Design) -> Claim:
-    """The metric across α (ReLU as α = 0), seeds as blocks, arms of one α pooled: the trend, and every α
-    against the lowest (a jump the straight line misses), as one Holm family; supported if any is significant,
-    not supported only if every one excludes a change of the margin."""
+    """The metric across α (ReLU as α = 0), seeds as blocks, arms of one α pooled: the trend and, with three or
+    more levels, every α against the lowest (a jump the straight line misses), as one Holm family; supported if
+    any is significant, not supported only if every one excludes a change of the margin."""
     levels = by_slope(arms)
     if len(levels) < 2:
         have = ", ".join(level_name(s, n) for s, n in levels.items()) or "none"
         return not_applicable(spec, f"needs ReLU/LeakyReLU arms with two or more distinct slopes α; has: {have}")
     slopes = list(levels)
     by_level = [level_values(groups, n, design.metric) for n in levels.values()]
-    size = len(slopes)
-    raw = [trend_effect(slopes, by_level, design.alpha, size), *step_effects(slopes, by_level, design.alpha, size)]
+    size = len(slopes) if len(slopes) > 2 else 1  # with two levels the trend is the paired comparison
+    raw = [trend_effect(slopes, by_level, design.alpha, size)]
+    raw += step_effects(slopes, by_level, design.alpha, size) if size > 1 else []
     adjusted = stats.holm([e.p for e in raw])
     findings = [judge(replace(e, p_holm=float(a)), 0, design.margin, design.alpha, ACCURACY)
                 for e, a in zip(raw, adjusted, strict=True)]
     word = verdict(findings, "any")
     notes = ["Levels: " + "; ".join(level_name(s, n) for s, n in levels.items()) + ". The trend: the "
              f"least-squares slope of {design.metric} on α within each seed (seeds that ran every level) times the "
-             "range of α, two-sided permutation test shuffling each seed's values among the levels; each α against "
-             "the lowest: the paired sign-flip test.",
+             "range of α, two-sided permutation test shuffling each seed's values among the levels"
+             + ("; each α against the lowest: the paired sign-flip test." if size > 1 else "."),
              f"Mean {design.metric} (points) by α: {level_means(slopes, by_level)}."]
     return Claim(spec.text, word, reason(findings, ACCURACY, word), findings, ACCURACY, family_note(size), notes)
 

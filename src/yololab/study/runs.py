@@ -58,17 +58,18 @@ class Logged:
 
     curves: dict[str, dict[int, float]]  # metric -> epoch (from 1) -> value
     gradflow: dict[str, dict[str, float]]  # kind -> layer -> mean over the logged steps
-    grad_steps: list[dict[str, float]]  # one per row with gradient norms: layer -> norm
+    grad_steps: list[dict[str, float]]  # per logged step (rows of one step merged): layer -> norm
 
 
 def summarise_rows(rows: Iterable[dict]) -> Logged:
     """Learning curves and gradient-flow scalars from logged rows (CSV rows or W&B history rows)."""
     curves: dict[str, dict[int, float]] = {m: {} for m in CURVE_METRICS}
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
-    grad_steps: list[dict[str, float]] = []
-    for row in rows:
+    grad_steps: dict[object, dict[str, float]] = {}
+    for index, row in enumerate(rows):
         epoch = _number(row.get("epoch"))
-        norms = {}
+        step = _number(row.get("step"))
+        norms = grad_steps.setdefault(("step", step) if step is not None else ("row", index), {})
         for key, raw in row.items():
             value = _number(raw)
             if value is None:
@@ -79,12 +80,10 @@ def summarise_rows(rows: Iterable[dict]) -> Logged:
                 sums[(match["kind"], match["layer"])].append(value)
                 if match["kind"] == "grad_norm":
                     norms[match["layer"]] = value
-        if norms:
-            grad_steps.append(norms)
     gradflow: dict[str, dict[str, float]] = defaultdict(dict)
     for (kind, layer), values in sums.items():
         gradflow[kind][layer] = sum(values) / len(values)
-    return Logged(curves, dict(gradflow), grad_steps)
+    return Logged(curves, dict(gradflow), [norms for norms in grad_steps.values() if norms])
 
 
 def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[str, str | None]]:
