@@ -1,12 +1,17 @@
 """The gradient-flow monitor on constructed networks with known answers, and under mixed precision."""
 
 import csv
+import os
+import subprocess
+import sys
 
 import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.precision import MixedPrecision
+from tests import gradflow_toys
+from tests.conftest import REPO
 from torch import nn
 
 from yololab.callbacks.gradient_flow import GradientFlowMonitor
@@ -88,3 +93,42 @@ def test_nothing_is_hooked_between_logging_steps(tmp_path):
     trainer.fit(module)
     activation = module.model.head[0].activation
     assert not monitor._hooks and not activation._forward_hooks
+
+
+def monitor_rows(path) -> list[dict[str, float]]:
+    with open(path) as f:
+        rows = [{k: float(v) for k, v in r.items() if v} for r in csv.DictReader(f)]
+    return [r for r in rows if any(k.startswith("gradflow/") for k in r)]
+
+
+def test_rows_are_labelled_with_their_own_step(tmp_path):
+    """The first optimiser step is step 0, as Lightning labels what a training step logs (was: one late)."""
+    rows = monitor_rows(gradflow_toys.fit(tmp_path, [[False] * 8], batch_size=4, max_steps=2))
+    assert [r["step"] for r in rows] == [0, 1]
+
+
+def test_accumulated_micro_batches_make_one_row_per_optimiser_step(tmp_path):
+    """Two micro-batches per step: the first has channel 1 negative throughout, the second not, so the step's
+    batch has one dead channel of three and half its inputs negative."""
+    negative = [i % 4 < 2 for i in range(8)]
+    rows = monitor_rows(gradflow_toys.fit(tmp_path, [negative], batch_size=2, max_steps=2,
+                                          accumulate_grad_batches=2))
+    assert [r["step"] for r in rows] == [0, 1]
+    for row in rows:
+        assert row["gradflow/dead_fraction/head.0"] == pytest.approx(1 / 3)
+        assert row["gradflow/negative_fraction/head.0"] == pytest.approx(1 / 2)
+        assert row["gradflow/mean_abs_derivative/head.0"] == pytest.approx(1 / 2)
+        assert "gradflow/grad_norm/head.0" in row
+
+
+def test_ddp_statistics_cover_every_rank(tmp_path):
+    """Rank 0's shard alone has 2 dead channels of 3; the whole batch has 1."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "tests.gradflow_toys", str(tmp_path)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = monitor_rows(tmp_path / "metrics.csv")
+    assert row["step"] == 0
+    assert row["gradflow/dead_fraction/head.0"] == pytest.approx(1 / 3)
+    assert row["gradflow/negative_fraction/head.0"] == pytest.approx(1 / 2)
+    assert row["gradflow/mean_abs_derivative/head.0"] == pytest.approx(1 / 2)

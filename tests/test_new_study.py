@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from tests.conftest import REPO
 
+from yololab.study.design import load_design
 from yololab.study.scaffold import ScaffoldError, main, scaffold
 from yololab.study.sweep import load_sweep, plan
 
@@ -22,7 +23,10 @@ def test_new_study_composes_and_runs_as_a_sweep(repo_copy):
     written = scaffold(repo_copy, "slope_scan")
     experiment = repo_copy / "configs/experiment/slope_scan.yaml"
     sweep_file = repo_copy / "studies/slope_scan/sweep.yaml"
-    assert written == [experiment, sweep_file]
+    study_file = repo_copy / "studies/slope_scan/study.yaml"
+    assert written == [experiment, sweep_file, study_file]
+    design = load_design(study_file)  # what the report tests
+    assert design.baseline == "relu" and [c.arms for c in design.claims] == [("silu",)]
     assert set(yaml.safe_load(experiment.read_text())) == {"defaults", "task_name", "arm", "tags"}  # overrides only
     cfg = load_sweep(sweep_file)  # the W&B schema
     runs = plan(cfg, repo_copy / "runs")

@@ -4,6 +4,7 @@ files, and clear errors for bad input."""
 import csv
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -31,14 +32,18 @@ def test_every_figure_and_section_is_there(rendered):
     for name in report.FIGURES:
         assert (out / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in text
-    for heading in ("# Study report", "## Accuracy per arm", "## Differences against relu, paired by seed",
-                    "## Training dynamics", "## Conclusion"):
+    for heading in ("# Study report", "## What is tested", "## Accuracy per arm",
+                    "## Differences against relu, paired by seed", "## Training dynamics", "## Conclusion"):
         assert f"\n{heading}" in f"\n{text}"
     conclusion = text.split("## Conclusion")[1]
-    for i, claim in enumerate(["LeakyReLU in the head is worse than ReLU.", "LeakyReLU's head gradients vanish",
-                               "Results are sensitive to the LeakyReLU slope", "ELU or SELU in the head"], 1):
+    for i, claim in enumerate(["LeakyReLU in the head is worse than ReLU", "LeakyReLU's head gradients vanish",
+                               "Results depend on the LeakyReLU slope", "ELU or SELU in the head"], 1):
         assert f"\n{i}. **{claim}" in conclusion
-    assert "Inconclusive (n too small)." in conclusion  # 2 seeds can never give p < 0.05
+    # 2 seeds can never give p < 0.05: whatever the verdict, it states the direction and the CI; no ELU/SELU arm
+    first = next(line for line in conclusion.splitlines() if line.startswith("1. **"))
+    assert re.search(r"leaky_relu[_:]0\.1 − relu: ", first) and "[95% CI " in first and "n = 2: " in first
+    assert not first.split("** ")[1].startswith("Supported")
+    assert "** Not applicable: the study has no arm matching elu, selu." in conclusion
 
 
 def test_the_tables_hold_the_run_files_numbers(rendered):

@@ -1,13 +1,17 @@
-"""The conclusion's verdicts on fixed numbers: supported, contradicted, inconclusive for too few seeds."""
+"""The claims on fixed numbers: the verdict rules, the arms read from configs, the measures, the study file."""
+
+import math
 
 import numpy as np
 import pytest
 
-from yololab.study import claims, measures
-from yololab.study.runs import by_arm, make_run
+from yololab.study import arms, claims, measures, verdicts
+from yololab.study.design import BUILTIN, Design, load_design
+from yololab.study.runs import StudyDataError, by_arm, make_run
+from yololab.study.verdicts import Effect, Scale
 
 NOISE = np.array([0.004, -0.003, 0.001, 0.006, -0.002, 0.0, -0.005, 0.003, 0.002, -0.001])
-ARMS = {  # arm: (activation, mAP offset from relu, gradient-norm factor)
+ARMS = {  # arm: (activation, mAP offset from relu, input-side gradient factor)
     "relu": ("relu", 0.0, 1.0),
     "leaky_relu_0.01": ("leaky_relu:0.01", -0.020, 1.3),
     "leaky_relu_0.1": ("leaky_relu:0.1", -0.012, 1.2),
@@ -16,53 +20,163 @@ ARMS = {  # arm: (activation, mAP offset from relu, gradient-norm factor)
 }
 
 
-def study(seeds: int, arms=ARMS) -> dict:
+def study(seeds: int, arm_table=ARMS) -> dict:
     runs = []
-    for arm, (activation, offset, factor) in arms.items():
+    for arm, (activation, offset, factor) in arm_table.items():
         for seed in range(seeds):
             value = 0.5 + NOISE[seed] + offset + (0.0005 * (-1) ** seed if arm == "selu" else 0.0)
             rows = [{"epoch": 0, "val/mAP50-95": value / 2}, {"epoch": 1, "val/mAP50-95": value},
-                    {"gradflow/grad_norm/head.0": factor * (1 + NOISE[seed]), "gradflow/grad_norm/head.1": 2.0,
-                     "gradflow/dead_fraction/head.0": 0.1}]
+                    *({"gradflow/grad_norm/head.0": factor * (1 + NOISE[seed]) * step, "gradflow/grad_norm/head.1":
+                       2.0 * step, "gradflow/dead_fraction/head.0": 0.1} for step in (1, 2))]
             config = {"arm": arm, "seed": seed, "model": {"head": {"activation": activation}}}
             runs.append(make_run(f"{arm}/{seed}", config, {"val/mAP50-95": value}, rows,
                                  layers=[("head.0", activation), ("head.1", None)]))
     return by_arm(runs, first="relu")
 
 
-def verdicts(groups) -> list[str]:
-    return [c.verdict for c in claims.evaluate_claims(groups, "val/mAP50-95")]
+def effect(estimate=-0.02, low=-0.03, high=-0.01, p_holm=0.01, n=10, detectable=0.01) -> Effect:
+    return Effect("a − b", n, estimate, low, high, p_holm, p_holm, detectable)
+
+
+@pytest.mark.parametrize(("e", "direction", "expected"), [
+    (effect(), -1, verdicts.SIGNIFICANT),
+    (effect(), +1, verdicts.OPPOSITE),
+    (effect(-0.002, -0.008, 0.004, 0.5), -1, verdicts.EXCLUDED),  # the CI rules out a decrease of 0.01
+    (effect(-0.008, -0.025, 0.008, 0.5), -1, verdicts.OPEN),  # low power: a decrease of 0.01 stays possible
+    (effect(-0.008, -0.025, 0.008, 0.5), +1, verdicts.EXCLUDED),  # but an increase of 0.01 is ruled out
+    (effect(-0.002, -0.008, 0.004, 0.5), 0, verdicts.EXCLUDED),
+    (effect(-0.002, -0.012, 0.004, 0.5), 0, verdicts.OPEN),
+    (effect(math.nan, math.nan, math.nan, math.nan, n=0), -1, verdicts.UNPAIRED),
+    (effect(-0.02, math.nan, math.nan, 1.0, n=1), -1, verdicts.OPEN),
+])
+def test_outcome_of_one_comparison(e, direction, expected):
+    assert verdicts.outcome(e, direction, margin=0.01, alpha=0.05) == expected
+
+
+@pytest.mark.parametrize(("outcomes", "need", "expected"), [
+    (["significant", "significant"], "all", "supported"),
+    (["significant", "open"], "all", "partly supported"),
+    (["significant", "open"], "any", "supported"),
+    (["significant", "opposite"], "any", "mixed"),
+    (["opposite", "open"], "all", "not supported (significant in the opposite direction)"),
+    (["opposite", "open"], "any", "inconclusive"),
+    (["excluded", "opposite"], "any", "not supported (significant in the opposite direction)"),
+    (["excluded", "excluded"], "all", "not supported (the data exclude a relevant effect)"),
+    (["excluded", "open"], "all", "inconclusive"),
+    (["excluded", "unpaired"], "all", "inconclusive"),
+    (["unpaired", "unpaired"], "all", "inconclusive (no paired seeds)"),
+])
+def test_claim_verdict_from_its_comparisons(outcomes, need, expected):
+    findings = [verdicts.Finding(effect(), o, "") for o in outcomes]
+    assert verdicts.verdict(findings, need) == expected
+
+
+def test_every_reason_states_direction_ci_and_what_could_be_detected():
+    finding = verdicts.judge(effect(-0.008, -0.025, 0.008, 0.5, detectable=0.021), -1, 0.01, 0.05, Scale())
+    assert verdicts.evidence(finding, Scale()) == (
+        "a − b: -0.80 mAP points [95% CI -2.50, +0.80], Holm p = 0.5, n = 10: lower, not significant; the CI does "
+        "not exclude lower by 1.00; smallest detectable: 2.10")
+    tiny = verdicts.judge(effect(-0.002, -0.003, -0.001, 0.01), -1, 0.01, 0.05, Scale())
+    assert tiny.note == "significantly lower (as claimed), but the CI lies within ±1.00: smaller than matters"
 
 
 def test_ten_seeds_decide_every_claim():
-    found = claims.evaluate_claims(study(10), "val/mAP50-95")
+    found = claims.evaluate_claims(study(10))
     assert [c.verdict for c in found] == [
         "supported",  # both slopes below relu on every seed
-        "not supported (significant in the opposite direction)",  # their gradients are larger
-        "supported",  # the two slopes differ on every seed
+        "not supported (significant in the opposite direction)",  # input-side gradients relatively larger
+        "supported",  # α = 0.01 and 0.1 differ from α = 0 on every seed
         "supported",  # elu above relu on every seed (selu: no difference)
     ]
-    first = found[0].evidence[0]
-    assert first.startswith("leaky_relu_0.01 − relu: -2.00 mAP points") and "10 seeds: supports" in first
-    assert "Holm p = 0.0078" in first  # 2/1024 times the 4 arms compared with relu
-    assert any(line.startswith("selu − relu") and "no significant difference" in line for line in found[3].evidence)
+    first = found[0].findings[0]
+    assert first.effect.label == "leaky_relu_0.01 − relu" and first.effect.estimate == pytest.approx(-0.02)
+    assert first.effect.p_holm == pytest.approx(2 * 2 / 1024)  # two LeakyReLU arms: their own family
+    assert [f.note for f in found[3].findings] == [
+        "significantly higher (as claimed)", "lower, not significant; the CI excludes higher by 1.00 or more"]
 
 
-def test_three_seeds_are_too_few_for_any_claim():
-    assert verdicts(study(3)) == ["inconclusive (n too small)"] * 4
+def test_three_seeds_are_inconclusive_and_say_which_way():
+    found = claims.evaluate_claims(study(3))
+    assert found[0].verdict == "inconclusive"
+    assert found[0].reason.startswith("leaky_relu_0.01 − relu: -2.00 mAP points [95% CI ")
+    assert "lower, not significant" in found[0].reason and "smallest detectable: no effect (n too small)" in \
+        found[0].reason
 
 
-def test_missing_arms_are_named():
+def test_claims_without_their_arms_are_not_applicable():
     groups = study(10, {k: v for k, v in ARMS.items() if k in ("relu", "elu", "leaky_relu_0.1")})
-    assert verdicts(groups) == ["supported", "not supported (significant in the opposite direction)",
-                                "inconclusive (arms missing: needs two or more LeakyReLU slopes)", "supported"]
-    no_relu = study(10, {k: v for k, v in ARMS.items() if k != "relu"})
-    assert verdicts(no_relu)[0] == "inconclusive (arms missing: relu)"
+    assert [c.verdict for c in claims.evaluate_claims(groups)] == [
+        "supported", "not supported (significant in the opposite direction)", "supported", "supported"]
+    no_relu = claims.evaluate_claims(study(10, {k: v for k, v in ARMS.items() if k != "relu"}))
+    assert no_relu[0].verdict == "not applicable" and no_relu[0].reason == "the study has no relu arm"
+    assert no_relu[2].verdict != "not applicable"  # two LeakyReLU slopes remain
+
+
+def test_arms_come_from_the_config_or_the_name():
+    assert arms.parse_spec("leaky_relu_0.1") == arms.parse_spec("leaky_relu:0.1")
+    assert arms.parse_spec("leaky_relu:0.1").negative_slope == 0.1
+    assert arms.parse_spec("leaky_relu").negative_slope == 0.01  # the registry's default
+    assert arms.parse_spec("my_arm") is None and arms.parse_spec(None) is None
+    groups = study(1)
+    described = arms.describe(groups)
+    assert {n: a.slope for n, a in described.items()} == {"relu": 0.0, "elu": None, "leaky_relu_0.01": 0.01,
+                                                          "leaky_relu_0.1": 0.1, "selu": None}
+    assert arms.select(described, ("leaky_relu",)) == ["leaky_relu_0.01", "leaky_relu_0.1"]
+    assert arms.default_baseline(described) == ("relu", "default: the ReLU arm")
+    renamed = {"control": arms.Arm("control", arms.parse_spec("relu")), "b": arms.Arm("b", None)}
+    assert arms.pick(renamed, "relu") == "control"
+    assert arms.by_slope({**described, "again": arms.Arm("again", arms.parse_spec("leaky_relu:0.1"))}) == {
+        0.0: ["relu"], 0.01: ["leaky_relu_0.01"], 0.1: ["leaky_relu_0.1", "again"]}
 
 
 def test_measures_of_a_run():
     run = study(1)["leaky_relu_0.01"][0]
-    assert measures.head_grad_norm(run) == pytest.approx(1.3 * 1.004)  # the hidden layer only
+    assert measures.head_grad_norm(run) == pytest.approx(1.3 * 1.004 * 1.5)  # the hidden layer, mean of 2 steps
+    assert measures.log_gradient_ratio(run) == pytest.approx(math.log10(1.3 * 1.004 / 2.0))  # per step, then mean
     assert measures.dead_fraction(run) == pytest.approx(0.1)
     assert measures.epochs_to(run, "val/mAP50-95", 0.3) == 2
     assert measures.epochs_to(run, "val/mAP50-95", 0.9) is None
+
+
+def test_the_gradient_ratio_takes_each_path_from_input_to_output():
+    layers = [("head.box.0.0", "relu"), ("head.box.0.1", None), ("head.cls.0.0", "relu"), ("head.cls.0.1", None)]
+    assert measures.chains(layers) == [[0, 1], [2, 3]]
+    assert measures.chains([("a", "relu"), ("b", "relu"), ("c", None)]) == [[0, 1, 2]]  # one module per layer
+    norms = {"head.box.0.0": 1.0, "head.box.0.1": 10.0, "head.cls.0.0": 0.0, "head.cls.0.1": 0.0}
+    paths = [["head.box.0.0", "head.box.0.1"], ["head.cls.0.0", "head.cls.0.1"]]
+    assert measures.step_log_ratio(norms, paths) == pytest.approx(-1.0)  # the path without gradient is skipped
+
+
+def test_the_study_file(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("study:\n  baseline: silu\n  margin: 0.02\n  claims:\n    - leaky_worse\n"
+                    "    - {text: SiLU is better., arms: [silu], reference: relu, direction: higher, need: any}\n")
+    design = load_design(path)
+    assert design.baseline == "silu" and design.margin == 0.02 and design.source == str(path)
+    assert design.claims[0] == BUILTIN["leaky_worse"]
+    assert (design.claims[1].arms, design.claims[1].direction, design.claims[1].need) == (("silu",), +1, "any")
+    assert Design().claims == tuple(BUILTIN.values())
+    path.write_text("claims: [nonsense]\n")
+    with pytest.raises(StudyDataError, match="unknown claim 'nonsense'"):
+        load_design(path)
+    path.write_text("baseline: relu\nmargn: 0.1\n")
+    with pytest.raises(StudyDataError, match="unknown keys margn"):
+        load_design(path)
+
+
+def test_a_measure_nobody_logged_is_no_data_not_unpaired():
+    groups = study(10)
+    for runs in groups.values():
+        for run in runs:
+            run.grad_steps = []
+    vanishing = claims.evaluate_claims(groups)[1]
+    assert vanishing.verdict == "inconclusive (no data)"
+    assert vanishing.reason == "no run of relu, leaky_relu_0.01, leaky_relu_0.1 logged gradient norms per layer"
+
+
+def test_rows_of_one_step_are_one_step():
+    run = make_run("r", {"seed": 0, "arm": "relu"}, {}, [
+        {"step": 0, "gradflow/grad_norm/head.0": 1.0}, {"step": 0, "gradflow/grad_norm/head.1": 10.0},
+        {"step": 1, "gradflow/grad_norm/head.0": 1.0, "gradflow/grad_norm/head.1": 100.0}])
+    assert run.grad_steps == [{"head.0": 1.0, "head.1": 10.0}, {"head.0": 1.0, "head.1": 100.0}]
+    assert measures.log_gradient_ratio(run) == pytest.approx(-1.5)

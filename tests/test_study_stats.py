@@ -80,3 +80,53 @@ def test_spread_test_is_the_exact_permutation_test():
     expected = np.mean([spread(t) >= observed - 1e-15 for t in arrangements])
     assert stats.spread_test(columns) == pytest.approx(expected)
     assert stats.spread_floor(3, 2) == pytest.approx(6 / 36)
+
+
+def test_paired_interval_is_students_t():
+    c = stats.paired("a", "b", dict(enumerate(A)), dict(enumerate(B)))
+    d = np.subtract(A, B)
+    low, high = scipy_stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=scipy_stats.sem(d))
+    assert (c.ci_low, c.ci_high) == pytest.approx((low, high), abs=1e-15)
+    assert c.sd == pytest.approx(d.std(ddof=1))
+    two = stats.paired("a", "b", {0: 0.505, 1: 0.495}, {0: 0.5, 1: 0.5})  # the bootstrap would say [-0.5, +0.5]
+    assert two.ci_low < -0.05 and two.ci_high > 0.05
+
+
+def test_min_detectable_effect_has_the_stated_power():
+    sd, n, alpha, family = 0.01, 10, 0.05, 2
+    effect = stats.min_detectable(sd, n, alpha, family)
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(effect, sd, size=(20000, n))
+    t = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / np.sqrt(n))
+    power = np.mean(np.abs(t) > scipy_stats.t.ppf(1 - alpha / family / 2, n - 1))
+    assert power == pytest.approx(0.8, abs=0.01)
+    assert stats.min_detectable(sd, 5, alpha) == math.inf  # 2/2^5 = 0.0625: no 5-seed result is significant
+    assert stats.min_detectable(sd, 6, alpha, family=2) == math.inf  # 2 x 2/2^6 = 0.0625
+    assert stats.min_detectable(math.nan, 1, alpha) == math.inf
+    assert stats.min_detectable(0.0, 10, alpha) == 0.0
+
+
+def test_trend_with_two_levels_is_the_paired_test():
+    t = stats.trend([0.0, 0.1], [B, A])
+    assert t.change == pytest.approx(np.mean(np.subtract(A, B)))
+    assert t.p == pytest.approx(stats.sign_flip_test(A, B), abs=1e-12)
+    assert t.levels == (0.0, 0.1) and t.n == 10
+
+
+def test_trend_is_the_exact_within_seed_permutation_test():
+    levels = np.array([0.0, 0.1, 0.3])
+    table = np.array([[0.50, 0.49, 0.47], [0.52, 0.52, 0.48], [0.47, 0.46, 0.45]])  # rows: seeds
+
+    def change(t):
+        c = levels - levels.mean()
+        return np.mean(t @ c / np.sum(c**2)) * 0.3
+
+    observed = change(table)
+    arrangements = [np.array([row[list(p)] for row, p in zip(table, perms, strict=True)])
+                    for perms in itertools.product(itertools.permutations(range(3)), repeat=3)]
+    null = np.array([change(t) for t in arrangements])
+    expected = min(1.0, 2 * min(np.mean(null <= observed + 1e-12), np.mean(null >= observed - 1e-12)))
+    t = stats.trend(levels, table.T)
+    assert t.change == pytest.approx(observed)
+    assert t.p == pytest.approx(expected)
+    assert stats.trend_floor(3, 3) == pytest.approx(2 / 216)

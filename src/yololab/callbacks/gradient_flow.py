@@ -10,7 +10,11 @@ On logging steps only, for every weight layer whose name matches ``layers``, the
   ``negative_fraction`` (share of negative pre-activations) and ``mean_abs_derivative`` (mean |f'(x)|);
 - histograms (W&B only) of gradients, weights, pre- and post-activations.
 
-Between logging steps nothing is hooked, so the monitor costs nothing there.
+The logging batch is what one optimiser step sees: every micro-batch of a gradient-accumulation window and,
+under DDP, every rank's shard (the per-channel maxima and the counts are all-reduced before the fractions are
+taken). One row per optimiser step, labelled with the step it belongs to (``trainer.global_step`` before the
+step, as Lightning labels the metrics a training step logs). Between logging steps nothing is hooked, so the
+monitor costs nothing there.
 """
 
 from __future__ import annotations
@@ -39,21 +43,62 @@ class ActivationStats:
     post: torch.Tensor | None = None
 
 
-def activation_stats(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> ActivationStats:
-    """Stats of ``activation`` over ``pre`` [B, C, ...]; f'(x) from autograd, so any activation works."""
+@dataclass
+class ActivationTally:
+    """What the statistics are made of, so that micro-batches and ranks can be merged before dividing:
+    the per-channel maximum of |f'(x)| and the counts [negative inputs, inputs, sum of |f'(x)|]."""
+
+    channel_max: torch.Tensor
+    counts: torch.Tensor
+    pre: torch.Tensor | None = None
+    post: torch.Tensor | None = None
+
+    def merged(self, other: ActivationTally | None) -> ActivationTally:
+        """Both tallies together; the histogram samples of the later one."""
+        if other is None:
+            return self
+        return ActivationTally(torch.maximum(self.channel_max, other.channel_max), self.counts + other.counts,
+                               other.pre if other.pre is not None else self.pre,
+                               other.post if other.post is not None else self.post)
+
+    def stats(self) -> ActivationStats:
+        negatives, total, derivative = self.counts.tolist()
+        return ActivationStats((self.channel_max < DEAD_DERIVATIVE).float().mean().item(), negatives / total,
+                               derivative / total, self.pre, self.post)
+
+
+def tally(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> ActivationTally:
+    """The tally of ``activation`` over ``pre`` [B, C, ...]; f'(x) from autograd, so any activation works."""
     x = pre.detach().float().requires_grad_(True)
     with torch.enable_grad():
         y = activation(x)
         (deriv,) = torch.autograd.grad(y.sum(), x)
-    per_channel_max = deriv.abs().transpose(0, 1).flatten(1).amax(dim=1)
-    stats = ActivationStats(
-        dead_fraction=(per_channel_max < DEAD_DERIVATIVE).float().mean().item(),
-        negative_fraction=(x < 0).float().mean().item(),
-        mean_abs_derivative=deriv.abs().mean().item(),
-    )
+    magnitude = deriv.abs()
+    counts = torch.stack([(x < 0).sum(), torch.tensor(x.numel(), device=x.device), magnitude.sum()]).double()
+    result = ActivationTally(magnitude.transpose(0, 1).flatten(1).amax(dim=1), counts.detach())
     if keep:
-        stats.pre, stats.post = _sample(x.detach(), keep), _sample(y.detach(), keep)
-    return stats
+        result.pre, result.post = _sample(x.detach(), keep), _sample(y.detach(), keep)
+    return result
+
+
+def activation_stats(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> ActivationStats:
+    """Stats of ``activation`` over ``pre`` [B, C, ...] on this process alone."""
+    return tally(activation, pre, keep).stats()
+
+
+def all_reduce_tallies(tallies: list[ActivationTally]) -> None:
+    """Every rank's tallies combined in place (two collectives: the maxima, the counts); all ranks must call."""
+    import torch.distributed as dist
+
+    if not tallies or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    maxima = torch.cat([t.channel_max for t in tallies])
+    counts = torch.stack([t.counts for t in tallies])
+    dist.all_reduce(maxima, op=dist.ReduceOp.MAX)
+    dist.all_reduce(counts, op=dist.ReduceOp.SUM)
+    for t, channel_max, count in zip(tallies, maxima.split([len(t.channel_max) for t in tallies]), counts,
+                                     strict=True):
+        t.channel_max, t.counts = channel_max, count
 
 
 def _sample(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -71,7 +116,7 @@ class _Layer:
     activation: nn.Module | None
     spec: str | None = None  # the activation spec, e.g. "leaky_relu:0.1"; None for a linear layer
     before: torch.Tensor | None = None
-    stats: ActivationStats | None = None
+    tally: ActivationTally | None = None  # since the optimiser step began (all its micro-batches)
     values: dict = field(default_factory=dict)
 
 
@@ -95,7 +140,9 @@ class GradientFlowMonitor(L.Callback):
         self.histograms, self.bins, self.samples = histograms, histogram_bins, histogram_samples
         self.layers: list[_Layer] = []
         self._hooks: list = []
-        self._active = False
+        self._step: int | None = None  # the optimiser step being logged; None between logging steps
+        self._stepped = False  # its optimiser step has happened (the last micro-batch)
+        self._measuring = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.every = self.every or trainer.log_every_n_steps
@@ -109,26 +156,35 @@ class GradientFlowMonitor(L.Callback):
         return trainer.global_step % self.every == 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._active = self._is_logging_step(trainer)
-        if not self._active:
+        """A logging step opens on its first micro-batch and stays open until its optimiser step."""
+        if self._step is None and self._is_logging_step(trainer):
+            self._step = trainer.global_step
+            for layer in self.layers:
+                layer.values, layer.tally = {}, None
+        if self._step is None:
             return
         for layer in self.layers:
-            layer.values, layer.stats = {}, None
             if layer.activation is not None:
                 self._hooks.append(layer.activation.register_forward_hook(self._make_hook(layer)))
 
     def _make_hook(self, layer: _Layer):
         def hook(module, inputs, output):
-            if layer.stats is None:  # the stats call runs the activation again: skip that re-entry
-                layer.stats = ActivationStats(0.0, 0.0, 0.0)
-                layer.stats = activation_stats(module, inputs[0], self.samples if self.histograms else 0)
+            if self._measuring:  # the tally runs the activation again: skip that re-entry
+                return
+            self._measuring = True
+            try:
+                new = tally(module, inputs[0], self.samples if self.histograms else 0)
+                layer.tally = layer.tally.merged(new) if layer.tally else new
+            finally:
+                self._measuring = False
 
         return hook
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        if not self._active:
+        if self._step is None:
             return
         self._remove_hooks()
+        self._stepped = True
         for layer in self.layers:
             layer.before = layer.weight.detach().clone()
             grad = layer.weight.grad
@@ -138,35 +194,40 @@ class GradientFlowMonitor(L.Callback):
                     layer.values["_grad"] = _sample(grad.detach().float(), self.samples)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self._active:
-            return
-        self._active = False
         self._remove_hooks()
+        if self._step is None or not self._stepped:  # not logging, or more micro-batches to come
+            return
+        step, self._step, self._stepped = self._step, None, False
+        all_reduce_tallies([layer.tally for layer in self.layers if layer.tally is not None])
         scalars, hists = {}, {}
         for layer in self.layers:
-            if layer.before is not None:
-                after = layer.weight.detach()
-                change = (after - layer.before).norm() / layer.before.norm().clamp_min(1e-12)
-                layer.values["update_ratio"] = change.item()
-                if self.histograms:
-                    hists[f"gradflow/hist/weight/{layer.name}"] = _sample(after.float(), self.samples)
-                layer.before = None
-            if layer.stats is not None:
-                s = layer.stats
-                layer.values.update(dead_fraction=s.dead_fraction, negative_fraction=s.negative_fraction,
-                                    mean_abs_derivative=s.mean_abs_derivative)
-                if s.pre is not None:
-                    hists[f"gradflow/hist/preact/{layer.name}"] = s.pre
-                    hists[f"gradflow/hist/postact/{layer.name}"] = s.post
+            self._finish(layer, hists)
             for key, value in layer.values.items():
                 if key == "_grad":
                     hists[f"gradflow/hist/grad/{layer.name}"] = value
                 else:
                     scalars[f"gradflow/{key}/{layer.name}"] = value
-        self._log(trainer, scalars, hists)
+        self._log(trainer, step, scalars, hists)
 
-    def _log(self, trainer: L.Trainer, scalars: dict, hists: dict) -> None:
-        step = trainer.global_step
+    def _finish(self, layer: _Layer, hists: dict) -> None:
+        """The layer's update ratio and activation statistics into ``layer.values``."""
+        if layer.before is not None:
+            after = layer.weight.detach()
+            change = (after - layer.before).norm() / layer.before.norm().clamp_min(1e-12)
+            layer.values["update_ratio"] = change.item()
+            if self.histograms:
+                hists[f"gradflow/hist/weight/{layer.name}"] = _sample(after.float(), self.samples)
+            layer.before = None
+        if layer.tally is not None:
+            s = layer.tally.stats()
+            layer.values.update(dead_fraction=s.dead_fraction, negative_fraction=s.negative_fraction,
+                                mean_abs_derivative=s.mean_abs_derivative)
+            if s.pre is not None:
+                hists[f"gradflow/hist/preact/{layer.name}"] = s.pre
+                hists[f"gradflow/hist/postact/{layer.name}"] = s.post
+            layer.tally = None
+
+    def _log(self, trainer: L.Trainer, step: int, scalars: dict, hists: dict) -> None:
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=step)
             if hists and isinstance(logger, WandbLogger):

@@ -1,8 +1,11 @@
 """What the report measures on one run, beside its final metrics.
 
-- ``head_grad_norm``: the gradient that reaches the head's hidden layers (those followed by an activation):
-  the root of the sum of their squared weight-gradient norms, each averaged over the logged steps (a layer
-  that received no gradient counts as zero);
+- ``head_grad_norm``: the overall gradient magnitude in the head's hidden layers (those followed by an
+  activation): the root of the sum of their squared weight-gradient norms, each averaged over the logged
+  steps. It says nothing about depth, and a lower loss alone lowers it;
+- ``log_gradient_ratio``: vanishing, measured as such: per path through the head (``head.box.0.*``), log10 of
+  the gradient norm at its input-side layer over that at its output-side layer, per logged step; the mean over
+  the paths and the steps. More negative: the gradient shrinks more on its way back to the head's input;
 - ``dead_fraction``: the mean over those layers of the share of channels that pass no gradient for any
   input of a logged batch, averaged over the logged steps;
 - ``epochs_to``: the first epoch (counting from 1) whose validation metric reaches a target.
@@ -10,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from yololab.study.runs import Run
@@ -33,6 +37,33 @@ def head_grad_norm(run: Run) -> float:
     norms = run.gradflow.get("grad_norm", {})
     values = [norms[n] for n in activation_layers(run) if n in norms]
     return math.sqrt(sum(v * v for v in values)) if values else math.nan
+
+
+def chains(layers: list[tuple[str, str | None]]) -> list[list[int]]:
+    """Index runs of consecutive layers in one module (``head.box.0.*``): the paths from input to output. When
+    no module holds two layers, the whole list is one path."""
+    parents = [name.rsplit(".", 1)[0] for name, _ in layers]
+    bounds = [0] + [i for i in range(1, len(parents)) if parents[i] != parents[i - 1]] + [len(parents)]
+    found = [list(range(a, b)) for a, b in itertools.pairwise(bounds)]
+    return found if any(len(c) > 1 for c in found) else [list(range(len(layers)))]
+
+
+def step_log_ratio(norms: dict[str, float], paths: list[list[str]]) -> float:
+    """Mean over the paths of log10(input-side norm / output-side norm) at one step; NaN when no path has both."""
+    ratios = [math.log10(norms[p[0]] / norms[p[-1]]) for p in paths
+              if len(p) > 1 and norms.get(p[0], 0) > 0 and norms.get(p[-1], 0) > 0]
+    return sum(ratios) / len(ratios) if ratios else math.nan
+
+
+def log_gradient_ratio(run: Run) -> float:
+    paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers)]
+    steps = [v for v in (step_log_ratio(norms, paths) for norms in run.grad_steps) if not math.isnan(v)]
+    return sum(steps) / len(steps) if steps else math.nan
+
+
+def log10_head_grad_norm(run: Run) -> float:
+    value = head_grad_norm(run)
+    return math.log10(value) if value > 0 else math.nan
 
 
 def dead_fraction(run: Run) -> float:

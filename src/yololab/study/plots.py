@@ -3,7 +3,6 @@ writes one file."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def map_per_arm(groups: dict[str, list[Run]], path: Path) -> Path:
 
 
 def differences(comparisons: dict[str, list[stats.Paired]], baseline: str, path: Path, alpha: float = 0.05) -> Path:
-    """Paired differences against the baseline (mAP points) with their 95% bootstrap intervals."""
+    """Paired differences against the baseline (mAP points) with their 95% t intervals."""
     fig, axes = plt.subplots(1, len(comparisons), figsize=(5.0 * len(comparisons), 0.45 * max(
         len(c) for c in comparisons.values()) + 1.8), squeeze=False)
     for ax, (metric, rows) in zip(axes[0], comparisons.items(), strict=True):
@@ -85,7 +84,7 @@ def differences(comparisons: dict[str, list[stats.Paired]], baseline: str, path:
         ax.set_yticks(y, [c.arm for c in rows])
         ax.set_xlabel(f"{metric}: arm − {baseline} (points)")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"Paired by seed, 95% bootstrap CI; red: Holm-adjusted p < {alpha:g}", fontsize=9)
+    fig.suptitle(f"Paired by seed, 95% t interval; red: Holm-adjusted p < {alpha:g}", fontsize=9)
     return _save(fig, path)
 
 
@@ -110,38 +109,50 @@ def learning_curves(groups: dict[str, list[Run]], metric: str, path: Path, targe
     return _save(fig, path)
 
 
-def chains(layers: list[tuple[str, str | None]]) -> list[np.ndarray]:
-    """Index runs of consecutive layers in one module (``head.box.0.*``): a path from input to output."""
-    parents = [name.rsplit(".", 1)[0] for name, _ in layers]
-    bounds = [0] + [i for i in range(1, len(parents)) if parents[i] != parents[i - 1]] + [len(parents)]
-    return [np.arange(a, b) for a, b in itertools.pairwise(bounds)]
+def layouts(groups: dict[str, list[Run]]) -> dict[tuple[str, ...], list[Run]]:
+    """The runs grouped by their head's layer list (names in depth order), most runs first."""
+    found: dict[tuple[str, ...], list[Run]] = {}
+    for run in (r for runs in groups.values() for r in runs):
+        found.setdefault(tuple(name for name, _ in run.layers), []).append(run)
+    return dict(sorted(found.items(), key=lambda item: -len(item[1])))
 
 
-def grad_norm_depth(groups: dict[str, list[Run]], path: Path) -> Path:
-    """Per layer (depth order of gradflow_layers.json), the gradient norm averaged over training and over the
-    seeds, one line per path through the head. Filled markers: layers followed by an activation; open: linear
-    output layers; gaps: no gradient at all (e.g. a level without assigned targets)."""
-    layers = max((r.layers for runs in groups.values() for r in runs), key=len, default=[])
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.42 * len(layers) + 2), 4.4))
+def _depth_panel(ax, groups: dict[str, list[Run]], runs: list[Run], colors: dict[str, tuple]) -> None:
+    layers = runs[0].layers
     x = np.arange(len(layers))
     hidden = np.array([act is not None for _, act in layers], dtype=bool)
-    for arm, color in _colors(list(groups)).items():
-        norms = np.array([measures.layer_grad_norms(r) for r in groups[arm] if len(r.layers) == len(layers)])
+    for arm in groups:
+        norms = np.array([measures.layer_grad_norms(r) for r in runs if r.arm == arm])
         if norms.size == 0:
             continue
         mean = np.nanmean(norms, axis=0)
         mean[mean <= 0] = np.nan
-        for i, chain in enumerate(chains(layers)):
-            ax.plot(x[chain], mean[chain], color=color, lw=1, label=arm if i == 0 else None)
-        ax.scatter(x[hidden], mean[hidden], color=color, s=16)
-        ax.scatter(x[~hidden], mean[~hidden], facecolor="white", edgecolor=color, s=16)
+        for i, chain in enumerate(measures.chains(layers)):
+            ax.plot(x[chain], mean[chain], color=colors[arm], lw=1, label=arm if i == 0 else None)
+        ax.scatter(x[hidden], mean[hidden], color=colors[arm], s=16)
+        ax.scatter(x[~hidden], mean[~hidden], facecolor="white", edgecolor=colors[arm], s=16)
     ax.set_yscale("log")
     ax.set_xticks(x, [name for name, _ in layers], rotation=60, ha="right", fontsize=7)
-    ax.set_xlabel("head layer (depth order; a line per path from input to output)")
     ax.set_ylabel("weight-gradient norm (mean over steps)")
-    ax.set_title("Gradient norm per head layer (open markers: linear output layers)")
+    ax.set_title(f"{len(layers)} layers, {len(runs)} runs", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def grad_norm_depth(groups: dict[str, list[Run]], path: Path) -> Path:
+    """Per layer (depth order of gradflow_layers.json), the gradient norm averaged over training and over the
+    seeds, one line per path through the head; one panel per layer layout, so that runs of another depth are
+    drawn, not dropped. Filled markers: layers followed by an activation; open: linear output layers; gaps: no
+    gradient at all (e.g. a level without assigned targets)."""
+    panels = [runs for layout, runs in layouts(groups).items() if layout]
+    widest = max((len(runs[0].layers) for runs in panels), default=1)
+    fig, axes = plt.subplots(max(len(panels), 1), 1, figsize=(max(6.5, 0.42 * widest + 2), 4.4 * max(len(panels), 1)),
+                             squeeze=False)
+    colors = _colors(list(groups))
+    for ax, runs in zip(axes[:, 0], panels, strict=False):
+        _depth_panel(ax, groups, runs, colors)
+    axes[-1, 0].set_xlabel("head layer (depth order; a line per path from input to output)")
+    fig.suptitle("Gradient norm per head layer (open markers: linear output layers)", fontsize=10)
     return _save(fig, path)
 
 

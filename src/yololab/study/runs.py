@@ -2,9 +2,9 @@
 
 A run folder is any folder below the runs directory holding ``metrics.json`` (written when a run
 finishes) and ``config.yaml`` (its resolved config). From ``csv/metrics.csv`` come the learning curves
-(``val/mAP50``, ``val/mAP50-95`` per epoch) and the gradient-flow scalars, averaged over the logged steps;
-``gradflow_layers.json`` gives the monitored layers in depth order. A run's arm is its config's ``arm``
-(set by the study's experiment files) or else its head activation.
+(``val/mAP50``, ``val/mAP50-95`` per epoch), the gradient-flow scalars averaged over the logged steps, and
+the gradient norms of every logged step; ``gradflow_layers.json`` gives the monitored layers in depth order.
+A run's arm is its config's ``arm`` (set by the study's experiment files) or else its head activation.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Run:
     final: dict[str, float]  # the final metrics
     curves: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> epoch (from 1) -> value
     gradflow: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> layer -> mean over steps
+    grad_steps: list[dict[str, float]] = field(default_factory=list)  # per logged step: layer -> gradient norm
     layers: list[tuple[str, str | None]] = field(default_factory=list)  # (layer, activation) in depth order
     config: dict = field(default_factory=dict)  # the resolved config
 
@@ -51,12 +52,24 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def summarise_rows(rows: Iterable[dict]) -> tuple[dict[str, dict[int, float]], dict[str, dict[str, float]]]:
-    """Learning curves and mean gradient-flow scalars from logged rows (CSV rows or W&B history rows)."""
+@dataclass
+class Logged:
+    """What a run's logged rows hold for the report."""
+
+    curves: dict[str, dict[int, float]]  # metric -> epoch (from 1) -> value
+    gradflow: dict[str, dict[str, float]]  # kind -> layer -> mean over the logged steps
+    grad_steps: list[dict[str, float]]  # per logged step (rows of one step merged): layer -> norm
+
+
+def summarise_rows(rows: Iterable[dict]) -> Logged:
+    """Learning curves and gradient-flow scalars from logged rows (CSV rows or W&B history rows)."""
     curves: dict[str, dict[int, float]] = {m: {} for m in CURVE_METRICS}
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for row in rows:
+    grad_steps: dict[object, dict[str, float]] = {}
+    for index, row in enumerate(rows):
         epoch = _number(row.get("epoch"))
+        step = _number(row.get("step"))
+        norms = grad_steps.setdefault(("step", step) if step is not None else ("row", index), {})
         for key, raw in row.items():
             value = _number(raw)
             if value is None:
@@ -65,10 +78,12 @@ def summarise_rows(rows: Iterable[dict]) -> tuple[dict[str, dict[int, float]], d
                 curves[key][int(epoch) + 1] = value
             elif match := GRADFLOW.match(key):
                 sums[(match["kind"], match["layer"])].append(value)
+                if match["kind"] == "grad_norm":
+                    norms[match["layer"]] = value
     gradflow: dict[str, dict[str, float]] = defaultdict(dict)
     for (kind, layer), values in sums.items():
         gradflow[kind][layer] = sum(values) / len(values)
-    return curves, dict(gradflow)
+    return Logged(curves, dict(gradflow), [norms for norms in grad_steps.values() if norms])
 
 
 def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[str, str | None]]:
@@ -90,10 +105,11 @@ def make_run(name: str, config: dict, final: dict, rows: Iterable[dict], layers=
     arm = config.get("arm") or activation
     if not arm:
         raise StudyDataError(f"{where}: the config sets neither arm nor model.head.activation")
-    curves, gradflow = summarise_rows(rows)
+    logged = summarise_rows(rows)
     return Run(name, str(arm), int(config["seed"]), activation, {k: float(v) for k, v in final.items()
                                                                   if _number(v) is not None},
-               curves, gradflow, layers or layers_from_gradflow(gradflow), config)
+               logged.curves, logged.gradflow, logged.grad_steps, layers or layers_from_gradflow(logged.gradflow),
+               config)
 
 
 def read_layers(path: Path) -> list[tuple[str, str | None]] | None:

@@ -1,5 +1,6 @@
 """Start a new study: ``python scripts/new_study.py NAME`` writes ``configs/experiment/NAME.yaml`` (what every
-run of the study shares) and ``studies/NAME/sweep.yaml`` (the arms and seeds), and never overwrites a file."""
+run of the study shares), ``studies/NAME/sweep.yaml`` (the arms and seeds) and ``studies/NAME/study.yaml`` (what
+the report tests: baseline, margin, claims), and never overwrites a file."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SWEEP = """\
 # Study {name}: every arm (here: a head activation) with every seed, one run each.
 #   python scripts/sweep.py studies/{name}/sweep.yaml --jobs 2      (no W&B server; --dry-run lists the runs)
 #   wandb sweep studies/{name}/sweep.yaml, then wandb agent <sweep id>
-#   python scripts/report.py logs/sweeps/{name}
+#   python scripts/report.py logs/sweeps/{name} --study studies/{name}/study.yaml
 # Parameters are flat dotted Hydra keys. Keep 10 seeds: the paired sign-flip test cannot give p below
 # 2/2^n, and Holm's correction multiplies the smallest p by the number of arms compared with the baseline.
 name: {name}
@@ -53,6 +54,23 @@ parameters:
 """
 
 
+STUDY = """\
+# Study {name}: what scripts/report.py tests (yololab/study/design.py). W&B's sweep schema allows no extra keys,
+# so this lives beside sweep.yaml:   python scripts/report.py logs/sweeps/{name} --study studies/{name}/study.yaml
+baseline: relu
+metric: val/mAP50-95
+alpha: 0.05
+# the smallest difference that matters: 0.01 = 1 mAP point. Without a significant effect, a claim is "not
+# supported" only if the confidence interval excludes a difference this large; otherwise "inconclusive".
+margin: 0.01
+claims:
+  - text: SiLU in the head does better than ReLU.
+    arms: [silu]
+    reference: relu
+    direction: higher
+"""
+
+
 class ScaffoldError(ValueError):
     pass
 
@@ -67,7 +85,8 @@ def study_files(root: Path, name: str) -> dict[Path, str]:
     if (experiments / name).exists():
         raise ScaffoldError(f"{experiments / name} exists: choose another name")
     files = {experiments / f"{name}.yaml": EXPERIMENT.format(name=name),
-             root / "studies" / name / "sweep.yaml": SWEEP.format(name=name, seeds=SEEDS)}
+             root / "studies" / name / "sweep.yaml": SWEEP.format(name=name, seeds=SEEDS),
+             root / "studies" / name / "study.yaml": STUDY.format(name=name)}
     for path in files:
         if path.exists():
             raise ScaffoldError(f"{path} exists; not overwriting it (choose another name)")

@@ -2,14 +2,21 @@
 
 - per arm: mean, standard deviation (n-1) and a percentile bootstrap confidence interval of the mean
   (``scipy.stats.bootstrap``);
-- an arm against a reference, paired by seed: the mean difference, its bootstrap interval, and the exact
+- an arm against a reference, paired by seed: the mean difference, its Student t interval, and the exact
   sign-flip permutation test of the mean difference (``scipy.stats.permutation_test`` with
   ``permutation_type="samples"``: under the null each pair's difference is as likely to have either sign);
 - Holm's step-down correction across the arms compared with one reference;
 - several arms at once, paired by seed (is the outcome sensitive to a setting?): the permutation test of the
-  spread of the arm means, the arms of each seed shuffled among themselves.
+  spread of the arm means, the arms of each seed shuffled among themselves;
+- a trend across a numeric setting (the LeakyReLU slope α), seeds as blocks: the least-squares slope of the
+  outcome on the setting within each seed, tested by shuffling each seed's values among the settings;
+- the smallest effect a design could detect: the mean paired difference that a two-sided test at level
+  ``alpha / family`` (Holm's first, strictest step) finds with 80% power, from the noncentral t distribution
+  (``scipy.stats.nct``) with the observed standard deviation of the differences.
 
-Every random draw uses a fixed seed, so a report is reproducible.
+Paired differences get a t interval rather than the bootstrap: with few seeds the percentile bootstrap is far
+too narrow (with two seeds it is the span of the two differences), and a verdict that a study *excludes* an
+effect rests on that interval. Every random draw uses a fixed seed, so a report is reproducible.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 CONFIDENCE = 0.95
+POWER = 0.8
 RESAMPLES = 9999
 RNG_SEED = 0
 
@@ -46,10 +54,28 @@ class Paired:
     ci_high: float
     p: float
     p_holm: float = math.nan
+    sd: float = math.nan  # standard deviation of the differences
 
     @property
     def p_floor(self) -> float:
         return sign_flip_floor(self.n)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The outcome's change across a numeric setting, over the seeds that ran every level."""
+
+    levels: tuple[float, ...]
+    n: int
+    change: float  # least-squares slope times the range of the levels: the change from lowest to highest
+    ci_low: float
+    ci_high: float
+    p: float
+    per_seed: tuple[float, ...]  # each seed's change
+
+    @property
+    def p_floor(self) -> float:
+        return trend_floor(len(self.levels), self.n)
 
 
 def bootstrap_ci(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -62,6 +88,18 @@ def bootstrap_ci(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
     res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=RESAMPLES, method="percentile",
                           rng=RNG_SEED)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student t interval of the mean (``scipy.stats.t``); NaN below two values, the value when all agree."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return math.nan, math.nan
+    sem = float(stats.sem(x))
+    if sem == 0:
+        return float(x.mean()), float(x.mean())
+    low, high = stats.t.interval(confidence, x.size - 1, loc=x.mean(), scale=sem)
+    return float(low), float(high)
 
 
 def summarize(values) -> Summary:
@@ -97,7 +135,8 @@ def paired(arm: str, reference: str, x_by_seed: dict[int, float], y_by_seed: dic
     y = np.array([y_by_seed[s] for s in seeds], dtype=float)
     diff = x - y
     mean = float(diff.mean()) if diff.size else math.nan
-    return Paired(arm, reference, len(seeds), mean, *bootstrap_ci(diff), sign_flip_test(x, y))
+    sd = float(diff.std(ddof=1)) if diff.size > 1 else math.nan
+    return Paired(arm, reference, len(seeds), mean, *t_interval(diff), sign_flip_test(x, y), sd=sd)
 
 
 def holm(pvalues) -> np.ndarray:
@@ -141,3 +180,59 @@ def spread_floor(k: int, n: int) -> float:
     """The smallest p of :func:`spread_test` with k arms and n seeds (exact): k! / (k!)^n."""
     arrangements = math.factorial(k) ** n
     return max(math.factorial(k) / arrangements, 1 / (RESAMPLES + 1)) if n > 0 and k > 1 else 1.0
+
+
+def min_detectable(sd: float, n: int, alpha: float, family: int = 1, floor: float | None = None) -> float:
+    """The smallest mean difference a two-sided test at ``alpha / family`` detects with :data:`POWER`, given the
+    standard deviation ``sd`` of n paired differences (noncentral t). Infinite when no effect can reach
+    significance: fewer than two pairs, or the test's smallest p (``floor``, default the sign-flip test's)
+    times ``family`` not below ``alpha``."""
+    floor = sign_flip_floor(n) if floor is None else floor
+    if n < 2 or not math.isfinite(sd) or family * floor >= alpha:
+        return math.inf
+    if sd == 0:
+        return 0.0
+    df, level = n - 1, alpha / family
+    critical = stats.t.ppf(1 - level / 2, df)
+
+    def shortfall(shift: float) -> float:  # power at noncentrality ``shift`` = effect * sqrt(n) / sd, minus POWER
+        wrong_side = np.nan_to_num(stats.nct.cdf(-critical, df, shift))  # NaN far in the tail, where it is ~0
+        return stats.nct.sf(critical, df, shift) + wrong_side - POWER
+
+    high = critical + 1.0
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-10)) * sd / math.sqrt(n)
+
+
+def _slope(levels: np.ndarray):
+    centred = levels - levels.mean()
+    span = levels.max() - levels.min()
+
+    def change(*samples, axis):  # rounded: equal columns give exactly 0, not float noise the test would rank
+        means = np.stack([np.mean(s, axis=axis) for s in samples])
+        return np.round(np.tensordot(centred, means, axes=(0, 0)) / np.sum(centred**2) * span, 12)
+
+    return change
+
+
+def trend(levels, columns) -> Trend:
+    """The change of the outcome across ``levels`` (one column of per-seed values per level, row i = seed i):
+    the least-squares slope within each seed times the levels' range, its t interval over the seeds,
+    and the two-sided permutation test that shuffles each seed's values among the levels."""
+    x = np.asarray(levels, dtype=float)
+    table = np.asarray(columns, dtype=float).reshape(len(x), -1)
+    n = table.shape[1]
+    per_seed = _slope(x)(*table[:, None, :], axis=0) if n else np.array([])
+    change = float(per_seed.mean()) if n else math.nan
+    p = math.nan
+    if n and len(x) > 1:
+        p = float(stats.permutation_test(tuple(table), _slope(x), permutation_type="samples", vectorized=True,
+                                         n_resamples=RESAMPLES, alternative="two-sided", rng=RNG_SEED).pvalue)
+    return Trend(tuple(float(v) for v in x), n, change, *t_interval(per_seed), p,
+                 tuple(float(v) for v in per_seed))
+
+
+def trend_floor(k: int, n: int) -> float:
+    """A lower bound of :func:`trend`'s two-sided p with k levels and n seeds: 2 / (k!)^n."""
+    return min(1.0, max(2.0 / math.factorial(k) ** n, 1 / (RESAMPLES + 1))) if n > 0 and k > 1 else 1.0

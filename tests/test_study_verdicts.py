@@ -1,0 +1,173 @@
+"""scripts/report.py on made-up run folders, one misleading case per rule: each verdict must say what the data
+show, with the observed direction and the CI. (Each test also fails on the rules these replaced.)"""
+
+import re
+
+import yaml
+from tests.run_folders import LAYERS, shifted, write_run, write_study
+
+from yololab.study import report
+
+NOISE = [0.004, -0.003, 0.001, 0.006, -0.002, 0.0, -0.005, 0.003, 0.002, -0.001]
+BASE = {seed: 0.5 + NOISE[seed] for seed in range(10)}
+
+
+def conclusion(root, tmp_path, *args) -> list[str]:
+    """Per claim, what the report's conclusion says after the claim's text."""
+    out = tmp_path / "report"
+    assert report.main([str(root), "--out", str(out), *args]) == 0
+    text = (out / "report.md").read_text().split("## Conclusion")[1]
+    return [line.split("** ", 1)[1] for line in text.splitlines() if re.match(r"^\d+\. \*\*", line)]
+
+
+def seeds(base: dict[int, float], n: int) -> dict[int, float]:
+    return {s: v for s, v in base.items() if s < n}
+
+
+def test_low_power_is_inconclusive_not_a_refutation(tmp_path):
+    """The old rule read a wide CI as 'not supported'."""
+    relu = seeds(BASE, 6)
+    leaky = {s: v + d for (s, v), d in zip(relu.items(), [-0.03, 0.01, -0.02, 0.005, -0.015, 0.002], strict=True)}
+    worse = conclusion(write_study(tmp_path / "runs", {"relu": relu, "leaky_relu:0.1": leaky}), tmp_path)[0]
+    assert worse.startswith("Inconclusive: leaky_relu:0.1 − relu: -0.80 mAP points [95% CI -2.")
+    assert "lower, not significant; the CI does not exclude lower by 1.00" in worse
+    assert "smallest detectable: " in worse and "smallest detectable: no effect" not in worse
+
+
+def test_no_shared_seeds_is_inconclusive(tmp_path):
+    relu = seeds(BASE, 5)
+    leaky = {s + 5: v - 0.02 for s, v in relu.items()}
+    found = conclusion(write_study(tmp_path / "runs", {"relu": relu, "leaky_relu_0.1": leaky}), tmp_path)
+    assert found[0] == "Inconclusive (no paired seeds): leaky_relu_0.1 − relu: no paired seeds."
+    assert found[1].startswith("Inconclusive (no paired seeds)")
+
+
+def test_opposite_effects_are_mixed_and_named(tmp_path):
+    """The old rule called one arm significantly worse and another significantly better 'partly supported'."""
+    finals = {"relu": BASE, "leaky_relu_0.01": shifted(BASE, -0.02), "leaky_relu_0.3": shifted(BASE, +0.02)}
+    worse = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[0]
+    assert worse.startswith("Mixed: as claimed: leaky_relu_0.01 − relu; opposite to the claim: leaky_relu_0.3 − relu.")
+    assert "leaky_relu_0.3 − relu: +2.00 mAP points [95% CI +2.00, +2.00]" in worse
+    assert "significantly higher (opposite to the claim)" in worse
+
+
+def test_a_depth_localised_gradient_loss_is_vanishing(tmp_path):
+    """A 3x smaller gradient at the input-side layer; the overall magnitude is larger (the old measure: 'not
+    supported (opposite)')."""
+    finals = {"relu": BASE, "leaky_relu_0.1": BASE}
+    grads = {"relu": [1.0, 1.0, 1.0], "leaky_relu_0.1": [1 / 3, 2.0, 1.0]}
+    root = write_study(tmp_path / "runs", finals, grads=grads)
+    vanishing = conclusion(root, tmp_path)[1]
+    assert vanishing.startswith("Supported: leaky_relu_0.1 − relu: -0.48 log10 gradient ratio")
+    assert "significantly more vanishing (as claimed)" in vanishing
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Overall gradient magnitude (root of the summed squared norms" in text  # kept, apart from the verdict
+
+
+def test_equal_slopes_under_two_names_are_one_level(tmp_path):
+    """Two arms with α = 0.1 that differ (by something other than α) are one level of α, no evidence that α
+    matters: the old omnibus over the LeakyReLU names said 'supported'. Without ReLU there is one level only."""
+    finals = {"relu": BASE, "leaky_relu:0.1": shifted(BASE, -0.015), "leaky_relu_0.1": shifted(BASE, +0.015)}
+    slope = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[2]
+    assert slope.startswith("Not supported (the data exclude a relevant effect): trend: change from α = 0 to 0.1: "
+                            "+0.00 mAP points [95% CI +0.00, +0.00]")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Levels: α = 0 (relu); α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled)." in text
+    del finals["relu"]
+    alone = conclusion(write_study(tmp_path / "no-relu", finals), tmp_path)[2]
+    assert alone == ("Not applicable: needs ReLU/LeakyReLU arms with two or more distinct slopes α; has: "
+                     "α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled).")
+
+
+def test_the_slope_trend_includes_relu_and_pools_equal_slopes(tmp_path):
+    finals = {"relu": BASE, "leaky_relu_0.01": shifted(BASE, -0.01), "leaky_relu:0.1": shifted(BASE, -0.02),
+              "leaky_relu_0.1": shifted(BASE, -0.02), "leaky_relu_0.3": shifted(BASE, -0.04)}
+    slope = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[2]
+    assert slope.startswith("Supported: trend: change from α = 0 to 0.3: -3.")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "α = 0 (relu); α = 0.01 (leaky_relu_0.01); α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled); " \
+           "α = 0.3 (leaky_relu_0.3)" in text
+
+
+def test_a_consistent_but_not_significant_effect_states_its_direction(tmp_path):
+    """2 points on each of 3 seeds, which the sign-flip test cannot make significant: the old label said only
+    'n too small'. In the claimed direction (LeakyReLU worse) that is inconclusive; against it (ELU and SELU
+    worse, not better) the CI excludes the claimed gain."""
+    relu = seeds(BASE, 3)
+    finals = {"relu": relu, "leaky_relu_0.1": shifted(relu, -0.02), "elu": shifted(relu, -0.02),
+              "selu": shifted(relu, -0.02, {0: 0.001})}
+    found = conclusion(write_study(tmp_path / "runs", finals), tmp_path)
+    assert found[0].startswith("Inconclusive: leaky_relu_0.1 − relu: -2.00 mAP points [95% CI -2.00, -2.00]")
+    assert "lower, not significant; the CI does not exclude lower by 1.00; smallest detectable: no effect " \
+           "(n too small)" in found[0]
+    assert found[3].startswith("Not supported (the data exclude a relevant effect): elu − relu: -2.00 mAP points "
+                               "[95% CI -2.00, -2.00], Holm p = 0.5, n = 3: lower, not significant; the CI excludes "
+                               "higher by 1.00 or more")
+
+
+def test_a_relevant_effect_excluded_is_not_supported(tmp_path):
+    finals = {"relu": BASE, "elu": shifted(BASE, -0.001, {s: 0.002 * (-1) ** s for s in BASE})}
+    better = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[3]
+    assert better.startswith("Not supported (the data exclude a relevant effect): elu − relu: -0.10 mAP points")
+    assert "the CI excludes higher by 1.00 or more" in better
+    wider = conclusion(tmp_path / "runs", tmp_path, "--margin", "0.0005")[3]
+    assert wider.startswith("Inconclusive")
+
+
+def test_every_claim_table_states_its_multiplicity(tmp_path):
+    finals = {"relu": BASE, "leaky_relu_0.01": shifted(BASE, -0.02), "elu": shifted(BASE, 0.01)}
+    conclusion(write_study(tmp_path / "runs", finals), tmp_path)
+    text = (tmp_path / "report" / "report.md").read_text()
+    claims = text.split("### Claim ")[1:]
+    assert len(claims) == 4
+    for claim in claims:
+        assert "p Holm-adjusted within this claim only; 95% t intervals over seeds, unadjusted" in claim
+    assert "| comparison | n | mean diff (mAP points) | 95% CI | p | Holm p | smallest detectable | result |" in text
+
+
+def test_a_new_study_without_relu_is_reported(tmp_path):
+    """No ReLU arm and no --baseline: the old report stopped."""
+    finals = {"silu": BASE, "gelu": shifted(BASE, 0.01)}
+    found = conclusion(write_study(tmp_path / "runs", finals), tmp_path)
+    assert [f.split(":")[0] for f in found] == ["Not applicable"] * 4
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Baseline: **gelu** (default without a ReLU arm: the first arm by name)" in text
+
+
+def test_claims_about_missing_arms_are_not_applicable(tmp_path):
+    """A scaffolded study (relu vs silu): the old report said 'inconclusive (arms missing)' four times."""
+    found = conclusion(write_study(tmp_path / "runs", {"relu": BASE, "silu": shifted(BASE, 0.01)}), tmp_path)
+    assert found == ["Not applicable: the study has no arm matching leaky_relu."] * 2 + [
+        "Not applicable: needs ReLU/LeakyReLU arms with two or more distinct slopes α; has: α = 0 (relu).",
+        "Not applicable: the study has no arm matching elu, selu."]
+
+
+def test_the_study_file_sets_baseline_and_claims(tmp_path):
+    root = write_study(tmp_path / "runs", {"relu": BASE, "silu": shifted(BASE, 0.01)})
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"baseline": "silu", "margin": 0.005, "claims": [
+        {"text": "SiLU in the head does better than ReLU.", "arms": ["silu"], "reference": "relu",
+         "direction": "higher"}]}))
+    found = conclusion(root, tmp_path, "--study", str(study))
+    assert len(found) == 1
+    assert found[0].startswith("Supported: silu − relu: +1.00 mAP points")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"Baseline: **silu** (from {study})" in text and "## Differences against silu" in text
+
+
+def test_arms_are_read_from_the_arm_key_when_the_activation_is_missing(tmp_path):
+    finals = {"relu": BASE, "leaky_relu_0.1": shifted(BASE, -0.02)}
+    root = write_study(tmp_path / "runs", finals, activations={"relu": None, "leaky_relu_0.1": None})
+    assert conclusion(root, tmp_path)[0].startswith("Supported: leaky_relu_0.1 − relu: -2.00 mAP points")
+
+
+def test_runs_of_another_depth_are_drawn_not_dropped(tmp_path):
+    root = tmp_path / "runs"
+    deeper = [("head.box.0.0", "relu"), ("head.box.0.1", "relu"), ("head.box.0.2", "relu"), ("head.box.0.3", None)]
+    for seed in range(3):
+        write_run(root, "relu", seed, BASE[seed], "relu", layers=LAYERS)
+        write_run(root, "leaky_relu_0.1", seed, BASE[seed], "leaky_relu:0.1", layers=deeper)
+    conclusion(root, tmp_path)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "The runs have 2 head layouts (4 layers: 3 runs; 3 layers: 3 runs): the depth figure has one panel " \
+           "per layout." in text or "(3 layers: 3 runs; 4 layers: 3 runs)" in text
