@@ -54,8 +54,8 @@ def test_sweep_dir_resolves_before_any_job_sets_hydra_config():
 def test_arm_defaults_to_the_head_activation_and_names_the_wandb_group(tmp_path):
     cfg = compose_config(tmp_path, ["model.head.activation=elu"])
     assert cfg.arm == cfg.logger.wandb.group == "elu"
-    cfg = compose_config(tmp_path, ["experiment=study/leaky_relu_0.1"])
-    assert cfg.arm == cfg.logger.wandb.group == "leaky_relu_0.1"
+    cfg = compose_config(tmp_path, ["experiment=study/selu_preset"])
+    assert cfg.arm == cfg.logger.wandb.group == "selu_preset"
 
 
 def test_hparams_search_tunes_the_mlp_head_of_one_activation(tmp_path):
@@ -66,7 +66,7 @@ def test_hparams_search_tunes_the_mlp_head_of_one_activation(tmp_path):
     assert set(sweeper.params) == {"model.optimizer.lr", "model.head.width"}
     assert cfg.model.head._target_.endswith("MLPHead") and "width" in cfg.model.head
     assert cfg.optimized_metric == "val/mAP50-95"
-    cfg = compose_config(tmp_path, ["hparams_search=head_optuna", "experiment=study/selu"])
+    cfg = compose_config(tmp_path, ["hparams_search=head_optuna", "experiment=study/selu_preset"])
     assert cfg.model.head.activation == "selu" and cfg.model.head.norm == "none"  # the experiment's preset stays
 
 

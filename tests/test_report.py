@@ -62,7 +62,7 @@ def test_the_tables_hold_the_run_files_numbers(rendered):
 def test_runs_are_read_from_their_files(mini_sweep):
     _, runs_dir, _ = mini_sweep
     runs = load_runs_dir(runs_dir)
-    assert sorted((r.arm, r.seed) for r in runs) == [("leaky_relu_0.1", 0), ("leaky_relu_0.1", 1), ("relu", 0),
+    assert sorted((r.arm, r.seed) for r in runs) == [("leaky_relu:0.1", 0), ("leaky_relu:0.1", 1), ("relu", 0),
                                                      ("relu", 1)]
     run = runs[0]
     folder = runs_dir / run.name

@@ -27,6 +27,7 @@ from yololab.study.sections import (
     section_runs,
     section_training,
 )
+from yololab.study.tables import write_tables
 from yololab.study.wandb_runs import is_sweep_id, load_sweep_runs
 
 
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or (Path(args.source) / "report" if Path(args.source).exists()
                            else Path("reports") / args.source.replace("/", "-"))
         path = write_report(runs, out, args.source, design, Options(args.target, args.target_fraction))
+        if Path(args.source).is_dir():  # run folders: the results as two small CSV files beside the report
+            write_tables(runs, Path(args.source), out)
     except StudyDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
