@@ -92,9 +92,9 @@ def test_bad_sources_are_named(mini_sweep, tmp_path, monkeypatch, capsys):
     shutil.copytree(runs_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
     assert report.main([str(copy), "--baseline", "gelu"]) == 2
     assert "baseline arm 'gelu' is not among the arms" in capsys.readouterr().err
-    shutil.copytree(copy / "experiment=study-relu,seed=0", copy / "again")
+    shutil.copytree(copy / "model.head.activation=relu,seed=0", copy / "again")
     assert report.main([str(copy)]) == 2
-    assert "two runs of arm 'relu' with seed 0: again and experiment=study-relu,seed=0" in capsys.readouterr().err
+    assert "two runs of arm 'relu' with seed 0: again and model.head.activation=relu,seed=0" in capsys.readouterr().err
 
 
 def test_the_study_package_never_imports_the_model():

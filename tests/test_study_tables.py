@@ -32,5 +32,6 @@ def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
     final = json.loads((runs_dir / rows[0]["run"] / "metrics.json").read_text())
     assert float(last["val/mAP50"]) == pytest.approx(final["val/mAP50"], abs=1e-9)
     layer_columns = [k for k in last if k.startswith("gradflow/grad_norm/head.")]
-    assert layer_columns and all(float(last[k]) > 0 for k in layer_columns)
+    norms = [float(last[k]) for k in layer_columns]  # a level without positives can have a zero box gradient
+    assert norms and min(norms) >= 0 and max(norms) > 0
     assert any(k.startswith("gradflow/dead_fraction/head.") for k in last)

@@ -18,13 +18,29 @@ EPOCH_KEYS = ("val/mAP50", "val/mAP50-95", "train/loss_epoch", "train/box_loss_e
 LAYER_KINDS = ("grad_norm", "dead_fraction")
 
 
+def epochs_by_step(rows: list[dict]) -> list[tuple[float, float]]:
+    """(step, epoch) of every row that has both, sorted: the gradient-flow monitor's rows carry a step only."""
+    pairs = {(_number(r.get("step")), _number(r.get("epoch"))) for r in rows}
+    return sorted((s, e) for s, e in pairs if s is not None and e is not None)
+
+
+def epoch_of(row: dict, known: list[tuple[float, float]]) -> float | None:
+    """The row's epoch, or that of the last row logged at or before its step."""
+    epoch, step = _number(row.get("epoch")), _number(row.get("step"))
+    if epoch is not None or step is None:
+        return epoch
+    earlier = [e for s, e in known if s <= step]
+    return earlier[-1] if earlier else (known[0][1] if known else None)
+
+
 def epoch_rows(rows: list[dict]) -> dict[int, dict[str, float]]:
     """Epoch (from 0) -> the epoch's logged values and the mean of each monitored layer's gradient norm and
     dead fraction over the epoch's logged steps."""
     values: dict[int, dict[str, float]] = defaultdict(dict)
     sums: dict[tuple[int, str], list[float]] = defaultdict(list)
+    known = epochs_by_step(rows)
     for row in rows:
-        epoch = _number(row.get("epoch"))
+        epoch = epoch_of(row, known)
         if epoch is None:
             continue
         for key, raw in row.items():
