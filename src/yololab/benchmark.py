@@ -26,6 +26,40 @@ from yololab.train import build
 
 log = logging.getLogger(__name__)
 
+BF16_FLAGS = ("amx_bf16", "avx512_bf16", "amx_tile")
+
+
+def cpu_bf16_flags(cpuinfo: str) -> dict[str, bool]:
+    """Which of the x86 bf16 flags the first ``flags`` line of a ``/proc/cpuinfo`` text lists.
+
+    Why it matters: on CPUs with AMX-BF16, ``trainer.precision=bf16-mixed`` measured 1.7x faster per step
+    than fp32 (79 vs 46 images/s, NEU-DET 224 px, batch 16); on a CPU without it (AVX-512 but no
+    ``amx_bf16`` or ``avx512_bf16``) 2.4x slower, as bf16 is emulated there. fp32 stays the default, so that
+    a study's numbers do not depend on the machine.
+    """
+    line = next((ln for ln in cpuinfo.splitlines() if ln.split(":")[0].strip() == "flags"), "")
+    flags = set(line.partition(":")[2].split())
+    return {flag: flag in flags for flag in BF16_FLAGS}
+
+
+def cpu_bf16_support(path: str = "/proc/cpuinfo") -> dict[str, bool]:
+    """:func:`cpu_bf16_flags` of this machine (all false where ``path`` cannot be read)."""
+    try:
+        return cpu_bf16_flags(Path(path).read_text())
+    except OSError:
+        return cpu_bf16_flags("")
+
+
+def describe_cpu_bf16(flags: dict[str, bool]) -> str:
+    listed = ", ".join(name for name, present in flags.items() if present) or "none"
+    if flags.get("amx_bf16"):
+        verdict = "AMX-BF16: bf16-mixed measured 1.7x faster than fp32 on such a CPU"
+    elif flags.get("avx512_bf16"):
+        verdict = "native bf16 without AMX: bf16-mixed speed unmeasured, benchmark it"
+    else:
+        verdict = "no native bf16: bf16-mixed is emulated (measured 2.4x slower than fp32)"
+    return f"CPU bf16 flags: {listed} ({verdict})"
+
 
 class StepTimer(L.Callback):
     """Wall time of every training step after ``warmup`` steps (data loading included), and whether it
@@ -106,6 +140,8 @@ def peak_rss_mib() -> float:
 def run(cfg: DictConfig) -> dict:
     bench = cfg.benchmark
     rows = {}
+    cpu_bf16 = cpu_bf16_support()
+    print(describe_cpu_bf16(cpu_bf16), flush=True)
     print(f"data {cfg.data.root}, {cfg.data.img_size} px, batch {cfg.data.batch_size}, "
           f"{bench.steps} timed steps after {bench.warmup}", flush=True)
     loader = images_per_second(variant_config(cfg, {}).data, bench.loader_batches)
@@ -121,7 +157,8 @@ def run(cfg: DictConfig) -> dict:
               f"val {result['val_seconds']:5.1f} s ({100 * result['val_share_of_epoch']:4.1f}% of an epoch)  "
               f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
     python = bench.ultralytics_python or (sys.executable if _has_ultralytics() else None)
-    report = {"loader_images_per_s": loader, "yololab": rows, "ultralytics": None, "config": bench.variants}
+    report = {"cpu_bf16": cpu_bf16, "loader_images_per_s": loader, "yololab": rows, "ultralytics": None,
+              "config": bench.variants}
     if python:
         ul = ultralytics_throughput(python, cfg, bench.warmup, bench.steps)
         report["ultralytics"] = ul
