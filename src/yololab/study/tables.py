@@ -4,7 +4,9 @@ gradient norm and dead-unit fraction of every monitored head layer). Small enoug
 
 from __future__ import annotations
 
+import bisect
 import csv
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,8 +31,10 @@ def epoch_of(row: dict, known: list[tuple[float, float]]) -> float | None:
     epoch, step = _number(row.get("epoch")), _number(row.get("step"))
     if epoch is not None or step is None:
         return epoch
-    earlier = [e for s, e in known if s <= step]
-    return earlier[-1] if earlier else (known[0][1] if known else None)
+    if not known:
+        return None
+    at = bisect.bisect_right(known, (step, math.inf))  # rows logged at or before ``step``
+    return known[at - 1][1] if at else known[0][1]
 
 
 def epoch_rows(rows: list[dict]) -> dict[int, dict[str, float]]:

@@ -70,9 +70,8 @@ class BoxCollector:
         if not all(np.isfinite([x1, y1, x2, y2])):
             self.reject(line, f"{where}box has non-finite coordinates")
             return
-        clipped = (min(max(x1, 0.0), self.width), min(max(y1, 0.0), self.height),
-                   min(max(x2, 0.0), self.width), min(max(y2, 0.0), self.height))
-        if clipped[2] - clipped[0] < 1e-3 or clipped[3] - clipped[1] < 1e-3:
+        clipped = self._clip((x1, y1, x2, y2))
+        if clipped is None:
             why = "has zero size" if x2 - x1 < 1e-3 or y2 - y1 < 1e-3 else "is outside the image"
             self.reject(line, f"{where}box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) {why}; dropped", False, BOX)
             return
