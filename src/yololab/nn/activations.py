@@ -67,7 +67,9 @@ class ActivationSpec:
         entry = REGISTRY.get(name)
         if entry is None:
             _fail(spec, "unknown activation")
-        args = [a for a in arg_text.split(",") if a.strip()] if arg_text else []
+        args = arg_text.split(",") if ":" in text else []
+        if any(not a.strip() for a in args):
+            _fail(spec, "a parameter is empty (write the value after ':', or drop the ':' for the defaults)")
         if len(args) > len(entry.params):
             _fail(spec, f"takes at most {len(entry.params)} parameter(s) ({', '.join(entry.params) or 'none'})")
         try:
@@ -77,6 +79,8 @@ class ActivationSpec:
         if not all(math.isfinite(v) for v in values):
             _fail(spec, "parameters must be finite")
         params = values + entry.defaults[len(values) :]
+        if name == "leaky_relu" and params[0] < 0:
+            _fail(spec, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)")
         if name in ("elu", "celu") and params[0] <= 0:
             _fail(spec, "alpha must be > 0")
         if name == "rrelu" and not 0 <= params[0] <= params[1]:
