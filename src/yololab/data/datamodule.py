@@ -24,17 +24,17 @@ log = logging.getLogger(__name__)
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
 
 
-def check_counts(img_size, batch_size) -> None:
+def check_sizes(img_size, batch_size) -> None:
     """The image size and the batch size, checked when the config is read (not in albumentations or torch's
     BatchSampler after the data scan), each error naming its key."""
-    if not is_count(img_size) or img_size < 32 or img_size % 32:
+    if not is_integer(img_size) or img_size < 32 or img_size % 32:
         raise ValueError(f"data.img_size={img_size!r}: the image size must be an integer multiple of 32 "
                          "(32, 64, ..., 640)")
-    if not is_count(batch_size) or batch_size < 1:
+    if not is_integer(batch_size) or batch_size < 1:
         raise ValueError(f"data.batch_size={batch_size!r}: the batch size (per device) must be an integer >= 1")
 
 
-def is_count(value) -> bool:
+def is_integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -77,7 +77,7 @@ class DefectDataModule(L.LightningDataModule):
         worker_nice: int = 0,
     ) -> None:
         super().__init__()
-        check_counts(img_size=img_size, batch_size=batch_size)
+        check_sizes(img_size=img_size, batch_size=batch_size)
         if cache not in (None, "ram"):
             raise ValueError(f"data.cache must be null or 'ram', got {cache!r}")
         self.root = Path(root)
