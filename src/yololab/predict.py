@@ -138,7 +138,7 @@ def plan_outputs(spec: str | Path, out_dir: Path) -> dict[Path, Path]:
     """
     named = gather_inputs(spec)
     out = out_dir.resolve()
-    inputs = named if Path(spec).is_file() else [p for p in named if not p.resolve().is_relative_to(out)]
+    inputs = named if Path(spec).expanduser().is_file() else [p for p in named if not p.resolve().is_relative_to(out)]
     if len(inputs) < len(named):
         log.info("left out %d image(s) inside output=%s", len(named) - len(inputs), out_dir)
     if not inputs:
