@@ -62,10 +62,19 @@ def test_value_and_gradient_on_the_negative_side(spec):
     assert torch.isfinite(x.grad).all()
 
 
-@pytest.mark.parametrize("bad", ["relu6", "leaky_relu:abc", "elu:1,2", "elu:-1", "leaky_relu:nan", "rrelu:0.5,0.1"])
+@pytest.mark.parametrize("bad", ["relu6", "leaky_relu:abc", "elu:1,2", "elu:-1", "leaky_relu:nan", "rrelu:0.5,0.1",
+                                 "leaky_relu:-1", "leaky_relu:", "leaky_relu:0.1,", "elu:,"])
 def test_bad_specs_fail_listing_the_valid_ones(bad):
     with pytest.raises(ValueError, match=rf"'{bad}': .*; valid specs: relu, leaky_relu:negative_slope, elu:alpha"):
         ActivationSpec.parse(bad)
+
+
+def test_negative_slope_and_empty_parameter_are_named():
+    with pytest.raises(ValueError, match=r"'leaky_relu:-1': negative_slope must be >= 0"):
+        ActivationSpec.parse("leaky_relu:-1")
+    with pytest.raises(ValueError, match=r"'leaky_relu:': a parameter is empty"):  # not silently the default 0.01
+        ActivationSpec.parse("leaky_relu:")
+    assert ActivationSpec.parse("leaky_relu:0").params == (0.0,)
 
 
 def test_spec_round_trips_and_defaults():

@@ -92,7 +92,8 @@ def test_check_data_script_prints_the_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"warning: {root}/labels/train/ok2.txt: empty label file; image used as background" in out
     assert out.strip().endswith(
-        "2 classes; train 6 images, val 1 images\n0 error(s), 7 warning(s): 2 box(es) dropped or clipped; "
+        "2 classes; train 6 images, val 1 images\nbit depths: 7 images 8-bit\n0 error(s), 7 warning(s): 2 box(es) "
+        "dropped or clipped; "
         "1 duplicate image(s); 2 unreadable image(s) skipped; 2 image(s) without labels used as background")
     add_fatal(root)
     assert check_data.run(cfg) == 1

@@ -49,6 +49,20 @@ def test_problems_name_file_and_line(tmp_path):
     assert len(records[0].boxes) == 1
 
 
+def test_fractional_class_and_negative_size_are_named_errors(tmp_path):
+    write_yolo(tmp_path, {"x.jpg": ((100, 100), "1.5 0.5 0.5 0.2 0.2\n0 0.5 0.5 -0.2 0.2\n0 0.5 0.5 0.2 -0.1\n"
+                                                "0 0.5 0.5 0.2 0.2\n")})
+    records, problems = open_dataset(tmp_path).load("train")
+    label = f"{tmp_path}/labels/train/x.txt"
+    assert [str(p) for p in problems] == [
+        f"{label}:1: class id 1.5 is not an integer",
+        f"{label}:2: box (60.0, 40.0, 40.0, 60.0) has a negative width",
+        f"{label}:3: box (40.0, 55.0, 60.0, 45.0) has a negative height",
+    ]
+    assert all(p.fatal for p in problems)
+    assert len(records[0].boxes) == 1
+
+
 def test_missing_root_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="dataset path does not exist"):
         open_dataset(tmp_path / "nowhere")

@@ -1,6 +1,7 @@
 """Preemption and exact resume, the divergence guard, reproducibility, and bad configuration."""
 
 import csv
+import logging
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import open_dict
 from tests.conftest import compose_config
 
 from yololab import train
@@ -47,6 +50,61 @@ def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(tmp_path, s
         assert resumed[key] == full[key], key
     # every step's loss, before the kill and after the resume, in one appended CSV
     assert losses(tmp_path / "killed" / "run") == losses(tmp_path / "full" / "run")
+
+
+def rows_per_step(run_dir: Path, key: str = "train/loss_step") -> dict[int, int]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get(key)]
+    return {step: steps.count(step) for step in steps}
+
+
+def test_a_resumed_csv_holds_each_step_once(tmp_path, synthetic_root):
+    """A crash after the last checkpoint: the steps logged since are dropped, then logged again by the resume."""
+    short = [*base(synthetic_root), "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+    crash = ["+callbacks.fail._target_=tests.helpers.RaiseAtStep", "+callbacks.fail.step=5", "+callbacks.fail.rank=0"]
+    with pytest.raises(RuntimeError, match="planted failure"):
+        train.run(compose_config(tmp_path, [*short, *crash]))
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    assert rows_per_step(tmp_path / "run") == {0: 1, 1: 1, 2: 1, 3: 1, 4: 1}  # steps 3 and 4 came after it
+    train.run(compose_config(tmp_path, [*short, "ckpt_path=last"]))
+    assert rows_per_step(tmp_path / "run") == {step: 1 for step in range(6)}
+    assert rows_per_step(tmp_path / "run", "val/loss") == {2: 1, 5: 1}
+
+
+def run_under_logs(tmp_path: Path, name: str, overrides: list[str]):
+    """A config whose run folder is ``<log_dir>/train/runs/<name>``, a timestamped folder's place."""
+    cfg = compose_config(tmp_path, overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "logs" / "train" / "runs" / name)
+    return cfg
+
+
+def test_last_in_a_new_run_folder_resumes_the_newest_run_of_the_task(tmp_path, synthetic_root, caplog):
+    short = [*base(synthetic_root), "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    train.run(run_under_logs(tmp_path, "first", [*short, "trainer.max_epochs=1"]))
+    first = tmp_path / "logs" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO, logger="yololab.train"):
+        train.run(run_under_logs(tmp_path, "second", [*short, "ckpt_path=last"]))
+    assert f"ckpt_path=last: resuming the newest last.ckpt under {tmp_path / 'logs' / 'train'}: {first}" in caplog.text
+    assert rows_per_step(tmp_path / "logs" / "train" / "runs" / "second") == {2: 1, 3: 1}  # epoch 2 only
+
+
+def test_last_with_nothing_to_resume_stops_and_says_how(tmp_path, synthetic_root):
+    cfg = run_under_logs(tmp_path, "new", [*base(synthetic_root), "ckpt_path=last"])
+    with pytest.raises(FileNotFoundError, match=r"no earlier run under .*logs/train has a checkpoints/last\.ckpt\. "
+                                                r"Resume a run with hydra\.run\.dir=<run folder> or ckpt_path=<file>"):
+        train.run(cfg)
+    assert not (tmp_path / "logs" / "train" / "runs" / "new" / "csv").exists()  # nothing was trained
+
+
+def test_last_in_a_named_run_folder_without_a_checkpoint_starts_afresh(tmp_path, synthetic_root):
+    """What scripts/slurm_train.sbatch relies on: its first attempt, in hydra.run.dir, has no checkpoint yet."""
+    (tmp_path / "logs" / "train" / "runs" / "other" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "logs" / "train" / "runs" / "other" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    cfg = run_under_logs(tmp_path, "slurm-1", [*base(synthetic_root), "ckpt_path=last",
+                                               f"hydra.run.dir={tmp_path / 'logs' / 'train' / 'runs' / 'slurm-1'}"])
+    assert HydraConfig.get().overrides.hydra  # the run folder was named on the command line
+    assert train.resolve_checkpoint(cfg) is None
 
 
 def test_same_seed_same_numbers(tmp_path, synthetic_root):

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from tests.conftest import compose_config
@@ -145,3 +146,43 @@ def test_gather_inputs(tmp_path):
         gather_inputs(tmp_path / "missing.jpg")
     with pytest.raises(FileNotFoundError, match=r"\*\.bmp"):
         gather_inputs(f"{tmp_path}/*.bmp")
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("spec", ["{folder}", "{folder}/**/*.jpg"], ids=["folder", "glob"])
+def test_an_input_image_is_never_written(overfit_run, overfit_root, tmp_path, spec):
+    """``output`` inside the input folder, where an original has the relative name a drawing would get."""
+    _, _, run_dir = overfit_run
+    folder = tmp_path / "scans"
+    (folder / "sub").mkdir(parents=True)
+    first, second = sorted((overfit_root / "images" / "train").glob("*.jpg"))[:2]
+    shutil.copy(first, folder / "a.jpg")
+    shutil.copy(second, folder / "sub" / "a.jpg")  # where a.jpg's drawing would go with output=scans/sub
+    before = files(folder)
+    cfg = compose_config(tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                                    f"input={spec.format(folder=folder)}", f"output={folder / 'sub'}"],
+                         config_name="predict")
+    with pytest.raises(ValueError, match=rf"output={folder}/sub would overwrite {folder}/sub/a\.jpg, an image"):
+        predict.run(cfg)
+    assert files(folder) == before
+
+
+def test_output_inside_the_input_folder_leaves_earlier_outputs_out(overfit_run, overfit_root, tmp_path):
+    _, _, run_dir = overfit_run
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for image in sorted((overfit_root / "images" / "train").glob("*.jpg"))[:2]:
+        shutil.copy(image, folder / image.name)
+    (folder / "pred").mkdir()
+    cv2.imwrite(str(folder / "pred" / "old.png"), np.zeros((40, 40, 3), np.uint8))  # an earlier drawing
+    before = files(folder)
+    result = predict.run(compose_config(tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                                                   f"input={folder}", f"output={folder / 'pred'}"],
+                                        config_name="predict"))
+    originals = sorted(name for name in before if "/" not in name)
+    assert sorted(Path(p).name for p in result["images"]) == originals  # pred/old.png is not an input
+    assert all(files(folder)[name] == data for name, data in before.items())
+    assert all((folder / "pred" / name).is_file() for name in originals)

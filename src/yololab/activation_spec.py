@@ -45,6 +45,8 @@ def _fail(spec, why: str):
 
 
 def _check_params(spec, name: str, params: tuple[float, ...]) -> None:
+    if name == "leaky_relu" and params[0] < 0:
+        _fail(spec, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)")
     if name in ("elu", "celu") and params[0] <= 0:
         _fail(spec, "alpha must be > 0")
     if name == "rrelu" and not 0 <= params[0] <= params[1]:
@@ -67,7 +69,9 @@ class ActivationSpec:
         signature = SIGNATURES.get(name)
         if signature is None:
             _fail(spec, "unknown activation")
-        args = [a for a in arg_text.split(",") if a.strip()] if arg_text else []
+        args = arg_text.split(",") if ":" in text else []
+        if any(not a.strip() for a in args):
+            _fail(spec, "a parameter is empty (write the value after ':', or drop the ':' for the defaults)")
         if len(args) > len(signature.params):
             _fail(spec, f"takes at most {len(signature.params)} parameter(s) ({', '.join(signature.params) or 'none'})")
         try:

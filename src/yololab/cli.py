@@ -1,23 +1,67 @@
-"""Hydra entry points for the scripts in ``scripts/``, reading the repository's ``configs/``."""
+"""Hydra entry points for the scripts in ``scripts/``, reading the repository's ``configs/``.
+
+Every entry point prints an error that yololab raises on purpose as its message alone and exits with
+status 1; ``HYDRA_FULL_ERROR=1`` shows the full traceback instead.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from yololab.utils import resolvers
 
 resolvers.register()
 CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
+PACKAGE_DIR = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
+
+
+def deliberate(err: BaseException) -> BaseException | None:
+    """The error behind ``err`` that yololab raised on purpose (a ``raise`` statement in yololab's code, whose
+    message is meant for the user), or None (a bug, or a library's error: those keep their traceback).
+    Hydra wraps what a ``_target_`` raises in an InstantiationException; its cause is the error."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames or not Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR):
+        return None
+    return err if (frames[-1].line or "").startswith("raise") else None
+
+
+def reported(task):
+    """``task`` with a readable console (``utils.console``), and an error yololab raised on purpose logged as
+    its message alone (console and log file), ending the process with status 1."""
+
+    @functools.wraps(task)
+    def run(cfg: DictConfig):
+        from yololab.utils.console import readable_console
+
+        readable_console()
+        try:
+            return task(cfg)
+        except Exception as err:
+            cause = deliberate(err)
+            if cause is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error("%s", cause)
+            raise SystemExit(1) from None
+
+    return run
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@reported
 def train(cfg: DictConfig) -> float | None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -33,6 +77,7 @@ def train(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
+@reported
 def check_data(cfg: DictConfig) -> None:
     from yololab.check_data import run
 
@@ -46,6 +91,7 @@ def _entry(config_name: str, module: str):
     (imported late, so ``--help`` and config errors come before torch loads)."""
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
+    @reported
     def main(cfg: DictConfig) -> None:
         importlib.import_module(f"yololab.{module}").run(cfg)
 

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
+from yololab.checkpoints import read_checkpoint, stored_run
 from yololab.module import YOLODetectorModule
 from yololab.train import report, write_run_files
 from yololab.utils.instantiate import instantiate_group
@@ -17,14 +17,10 @@ log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[YOLODetectorModule, dict]:
-    """The module with the checkpoint's (EMA) weights, and the run config stored in it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if "yololab" not in ckpt:
-        raise ValueError(f"{path} was not written by yololab (no stored run config)")
-    meta = ckpt["yololab"]
+    """The module with the checkpoint's (EMA) weights, and the run config stored in it (checked first: see
+    ``yololab.checkpoints``)."""
+    ckpt = read_checkpoint(path, map_location)
+    meta = stored_run(ckpt, path)
     model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"])
     model.load_state_dict(ckpt["state_dict"])
     model.config = meta["config"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import numbers
+import re
 
+import torch
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -26,6 +29,24 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+# torch's words for the settings it rejects -> the optimiser config's keys
+_TORCH_WORDS = {"learning rate": "lr", "epsilon": "eps", "beta": "betas", "momentum": "momentum",
+                "weight_decay": "weight_decay", "dampening": "dampening"}
+
+
+def check_optimizer(factory, key: str = "model.optimizer") -> None:
+    """Build the optimiser once on a dummy parameter, so a bad setting (a negative learning rate) stops before
+    the data scan with the key named, not in torch's traceback once training starts."""
+    lr = getattr(factory, "keywords", {}).get("lr")
+    if lr is not None and (not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0):
+        raise ValueError(f"{key}.lr={lr!r}: the learning rate must be a positive number")
+    try:
+        factory([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as err:
+        words = [name for word, name in _TORCH_WORDS.items() if re.search(word, str(err), re.IGNORECASE)]
+        raise ValueError(f"{key}{'.' + words[0] if words else ''}: {err}") from None
 
 
 class WarmupDecay(LambdaLR):

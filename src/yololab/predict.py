@@ -127,20 +127,36 @@ def write_detections(path: Path, rows: list[dict], info: dict) -> None:
         path.write_text(json.dumps({**info, "detections": rows}, indent=1))
 
 
-def output_path(result: ImageResult, root: Path, out_dir: Path) -> Path:
-    """Where the drawn image goes: the input's place below ``root``, under ``out_dir``; never the input."""
-    dest = out_dir / result.path.resolve().relative_to(root)
-    if dest.resolve() == result.path.resolve():
-        raise ValueError(f"output={out_dir} would overwrite the input image {result.path}; choose another folder")
-    return dest
+def plan_outputs(spec: str | Path, out_dir: Path) -> dict[Path, Path]:
+    """Input image -> where its drawing goes: its place below the inputs' common folder, under ``out_dir``.
+
+    No input file is ever written. A folder or pattern leaves out the images inside ``out_dir`` (earlier
+    outputs), and nothing is planned if a destination is any file the input names (``output`` inside the
+    input folder next to an original of the same name, or a pattern spanning folders) or another destination.
+    """
+    named = gather_inputs(spec)
+    out = out_dir.resolve()
+    inputs = named if Path(spec).expanduser().is_file() else [p for p in named if not p.resolve().is_relative_to(out)]
+    if len(inputs) < len(named):
+        log.info("left out %d image(s) inside output=%s", len(named) - len(inputs), out_dir)
+    if not inputs:
+        raise FileNotFoundError(f"every image input={spec} names is inside output={out_dir}: choose another output")
+    root, taken, plan = common_root(inputs), {p.resolve() for p in named}, {}
+    for path in inputs:
+        dest = out_dir / path.resolve().relative_to(root)
+        if dest.resolve() in taken:
+            raise ValueError(f"output={out_dir} would overwrite {dest}, an image input={spec} names (or the drawing "
+                             f"of another input); choose an output folder that holds none of the inputs")
+        taken.add(dest.resolve())
+        plan[path] = dest
+    return plan
 
 
-def write_predictions(module: YOLODetectorModule, paths: list[Path], settings: PredictSettings, out_dir: Path):
-    """Draw each readable image into ``out_dir``; (detection rows, images done, unreadable-file problems)."""
-    root, problems = common_root(paths), []
-    rows, done = [], []
-    for result in predict_images(module, paths, settings, problems):
-        dest = output_path(result, root, out_dir)
+def write_predictions(module: YOLODetectorModule, plan: dict[Path, Path], settings: PredictSettings):
+    """Draw each readable image where ``plan`` says; (detection rows, images done, unreadable-file problems)."""
+    problems, rows, done = [], [], []
+    for result in predict_images(module, list(plan), settings, problems):
+        dest = plan[result.path]
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(dest), cv2.cvtColor(draw(result, module.class_names), cv2.COLOR_RGB2BGR)):
             raise OSError(f"could not write {dest}")
@@ -159,11 +175,11 @@ def run(cfg: DictConfig) -> dict:
     detections_file = out_dir / cfg.get("detections_file", "detections.json")
     if detections_file.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"detections_file must end in .json or .csv, got {detections_file.name}")
-    paths = gather_inputs(cfg.input)
+    plan = plan_outputs(cfg.input, out_dir)
     module, stored = load_checkpoint(cfg.ckpt_path)
     settings = PredictSettings.resolve(cfg, module, stored)
     module.to(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    rows, done, problems = write_predictions(module, paths, settings, out_dir)
+    rows, done, problems = write_predictions(module, plan, settings)
     if problems:
         log.warning("skipped %d unreadable file(s):\n  %s", len(problems), "\n  ".join(map(str, problems)))
     if not done:

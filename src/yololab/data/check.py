@@ -20,20 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.images import BROKEN_IMAGE_ERRORS, decode, describe, digest
+from yololab.data.images import BROKEN_IMAGE_ERRORS, decode_with_depth, describe, digest
 from yololab.data.records import CONFIG, DUPLICATE, IMAGE, KIND_SUMMARY, DataError, DataProblem, ImageRecord
 
-# path -> [size, mtime_ns, digest, error]: a second setup in the same process decodes nothing again
+# path -> [size, mtime_ns, digest, error, bit depth]: a second setup in the same process decodes nothing again
 _VERDICTS: dict[str, list] = {}
 
 
 @dataclass
 class ScanResult:
-    """Good records per split, every problem found, and the decoded images when they were kept."""
+    """Good records per split, every problem found, the decoded images when they were kept, and how many
+    readable images were read at each bit depth (``8-bit``, ``16-bit (12 bits used)``, ...)."""
 
     records: dict[str, list[ImageRecord]]
     problems: list[DataProblem]
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    depths: Counter = field(default_factory=Counter)
 
     @property
     def fatal(self) -> list[DataProblem]:
@@ -51,26 +53,26 @@ class ImageChecker:
             with contextlib.suppress(OSError, ValueError):  # no cache yet, or a damaged one
                 self.verdicts.update(json.loads(cache_file.read_text()))
 
-    def check(self, path: str, keep: bool = False) -> tuple[str | None, str | None, np.ndarray | None]:
-        """(digest, error, image): error is why the image is unreadable; image only with ``keep``."""
+    def check(self, path: str, keep: bool = False) -> tuple[str | None, str | None, str | None, np.ndarray | None]:
+        """(digest, error, bit depth, image): error is why the image is unreadable; image only with ``keep``."""
         try:
             stat = os.stat(path)
         except OSError as err:
-            return None, describe(err), None
+            return None, describe(err), None, None
         key = [stat.st_size, stat.st_mtime_ns]
         known = self.verdicts.get(path)
-        if known and known[:2] == key and not keep:
-            return known[2], known[3], None
-        image = error = None
+        if known and known[:2] == key and len(known) == 5 and not keep:
+            return known[2], known[3], known[4], None
+        image = error = depth = None
         data = b""
         try:
             data = Path(path).read_bytes()
-            image = decode(data)
+            image, depth = decode_with_depth(data)
         except BROKEN_IMAGE_ERRORS as err:
             error = describe(err)
-        self.verdicts[path] = [*key, digest(data), error]
+        self.verdicts[path] = [*key, digest(data), error, depth]
         self.changed = True
-        return self.verdicts[path][2], error, image if keep else None
+        return self.verdicts[path][2], error, depth, image if keep else None
 
     def save(self, prefix: str) -> None:
         """Write the verdicts of the paths under ``prefix`` to the cache file, atomically."""
@@ -123,10 +125,11 @@ def _check_images(records, checker: ImageChecker, first_seen: dict, result: Scan
     """The usable records, and what is left of ``budget`` (bytes for cached images) for the next split."""
     good = []
     for record in records:
-        content, error, image = checker.check(record.path, budget > 0)
+        content, error, depth, image = checker.check(record.path, budget > 0)
         if error:
             result.problems.append(DataProblem(record.path, f"unreadable image ({error}); skipped", kind=IMAGE))
             continue
+        result.depths[depth] += 1
         if content in first_seen and first_seen[content] != record.path:
             result.problems.append(DataProblem(record.path, f"same bytes as {first_seen[content]}",
                                                kind=DUPLICATE))
@@ -152,11 +155,17 @@ def summary(problems: list[DataProblem], shown: int = 5) -> str:
     return "\n".join(lines)
 
 
+def depth_summary(depths: Counter) -> str:
+    """E.g. '40 images 8-bit, 8 images 16-bit (12 bits used)' (``data.images.to_uint8`` says how they are scaled)."""
+    return ", ".join(f"{n} images {depth}" for depth, n in sorted(depths.items())) or "no readable image"
+
+
 def report(result: ScanResult, class_names: list[str]) -> str:
     """The full report ``scripts/check_data.py`` prints: every problem, then the totals."""
     lines = [f"{'error' if p.fatal else 'warning'}: {p}" for p in result.problems]
     sizes = ", ".join(f"{key} {len(recs)} images" for key, recs in result.records.items())
     lines.append(f"{len(class_names)} classes; {sizes}")
+    lines.append(f"bit depths: {depth_summary(result.depths)}")
     errors = len(result.fatal)
     lines.append(f"{errors} error(s), {len(result.problems) - errors} warning(s)"
                  + (f": {counts(result.problems)}" if result.problems else ""))

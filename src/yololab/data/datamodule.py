@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from yololab.data.check import ScanResult, scan, summary
+from yololab.data.check import ScanResult, depth_summary, scan, summary
 from yololab.data.dataset import DetectionDataset, collate
 from yololab.data.formats import open_dataset
 from yololab.data.mixing import split_mixing
@@ -22,6 +22,20 @@ from yololab.data.transforms import build_pipeline
 log = logging.getLogger(__name__)
 
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+
+
+def check_sizes(img_size, batch_size) -> None:
+    """The image size and the batch size, checked when the config is read (not in albumentations or torch's
+    BatchSampler after the data scan), each error naming its key."""
+    if not is_integer(img_size) or img_size < 32 or img_size % 32:
+        raise ValueError(f"data.img_size={img_size!r}: the image size must be an integer multiple of 32 "
+                         "(32, 64, ..., 640)")
+    if not is_integer(batch_size) or batch_size < 1:
+        raise ValueError(f"data.batch_size={batch_size!r}: the batch size (per device) must be an integer >= 1")
+
+
+def is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class DefectDataModule(L.LightningDataModule):
@@ -63,8 +77,7 @@ class DefectDataModule(L.LightningDataModule):
         worker_nice: int = 0,
     ) -> None:
         super().__init__()
-        if img_size % 32:
-            raise ValueError(f"data.img_size must be a multiple of 32, got {img_size}")
+        check_sizes(img_size=img_size, batch_size=batch_size)
         if cache not in (None, "ram"):
             raise ValueError(f"data.cache must be null or 'ram', got {cache!r}")
         self.root = Path(root)
@@ -112,6 +125,8 @@ class DefectDataModule(L.LightningDataModule):
             if ignored:
                 log.info("%s: %d difficult/crowd box(es) are no training target and an ignore region in "
                          "evaluation (data.keep_difficult=true makes them ordinary boxes)", key, ignored)
+        if set(result.depths) - {"8-bit"}:
+            log.info("%s: bit depths: %s", self.root, depth_summary(result.depths))
         if self.cache == "ram":
             megabytes = sum(image.nbytes for image in result.images.values()) / 2**20
             total = sum(len(records) for records in result.records.values())

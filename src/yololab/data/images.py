@@ -7,6 +7,7 @@ import io
 import struct
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -46,13 +47,54 @@ def image_size(path: Path, problems: list[DataProblem]) -> tuple[int, int] | Non
 
 
 def decode(data: bytes) -> np.ndarray:
-    """RGB uint8 HxWx3 from encoded bytes, decoded in full, so a truncated file raises OSError.
+    """RGB uint8 HxWx3 from encoded bytes (see :func:`decode_with_depth`)."""
+    return decode_with_depth(data)[0]
+
+
+def decode_with_depth(data: bytes) -> tuple[np.ndarray, str]:
+    """RGB uint8 HxWx3 from encoded bytes, decoded in full (a truncated file raises OSError), and the bit depth
+    it was read at (``8-bit``, or e.g. ``16-bit (12 bits used)``).
 
     Grayscale files are replicated to three channels. Pixels are taken as stored (EXIF orientation
-    is not applied), the same frame the header sizes and the label coordinates refer to.
+    is not applied), the same frame the header sizes and the label coordinates refer to. Images of more
+    than 8 bits (16-bit PNG and TIFF, grey or colour) are scaled by the bits they use; see :func:`to_uint8`.
     """
     with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
+        if img.mode == "F":
+            raise ValueError("32-bit float pixels are not supported (save the image as 8- or 16-bit)")
+        if img.mode.startswith("I"):  # I;16, I;16B, I: one channel of more than 8 bits
+            grey, bits = to_uint8(np.asarray(img))
+            return np.repeat(grey[..., None], 3, axis=2), bits
+        if img.mode in ("RGB", "RGBA") and ";16" in _rawmode(img):  # PIL would keep each channel's high byte
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if pixels is None or pixels.ndim != 3 or pixels.shape[2] < 3:
+                raise OSError("a 16-bit colour image OpenCV cannot decode")
+            rgb, bits = to_uint8(np.ascontiguousarray(pixels[..., 2::-1]))
+            return rgb, bits
+        return np.asarray(img.convert("RGB")), "8-bit"
+
+
+def _rawmode(img: Image.Image) -> str:
+    """How PIL unpacks the pixel data (e.g. ``RGB;16B`` for a 48-bit PNG): PIL reports 16-bit colour as RGB."""
+    args = img.tile[0].args if img.tile else ""
+    return str(args[0] if isinstance(args, tuple) and args else args)
+
+
+def to_uint8(pixels: np.ndarray) -> tuple[np.ndarray, str]:
+    """8-bit pixels from more than 8: ``round(v * 255 / (2**b - 1))``, with ``b`` the fewest of 8, 10, 12, 14
+    or 16 bits that hold the image's largest value.
+
+    So a full-range 16-bit image is scaled by 255/65535, and a 12-bit camera's image stored in a 16-bit file
+    (values up to 4095) by 255/4095: both keep their gradation, where PIL's ``convert`` clips everything above
+    255. ``b`` comes from each image's largest value, so a very dark image may be read as fewer bits; the data
+    check reports the depths it saw.
+    """
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise ValueError(f"pixel values {pixels.min()}..{pixels.max()} lie outside 16 bits")
+    peak = int(pixels.max()) if pixels.size else 0
+    bits = next(b for b in (8, 10, 12, 14, 16) if peak < 2**b)
+    scaled = np.rint(pixels.astype(np.float32) * (255 / (2**bits - 1))).astype(np.uint8)
+    return scaled, f"16-bit ({bits} bits used)"
 
 
 def read_image(path: str) -> np.ndarray:

@@ -43,11 +43,16 @@ def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs) -> WandbLogg
     """A WandbLogger in the resolved mode, writing under ``save_dir``."""
     resolved = resolve_mode(mode)
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keep stdout a plain stream for CI logs
+    # no version banner, no 50-line history and summary at the end (the run's own log says where it is)
+    os.environ.setdefault("WANDB_QUIET", "true")
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     if resolved == "offline":
         log.info("W&B: no credentials found, logging offline under %s (upload later with `wandb sync`)",
                  save_dir)
-    return WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+    logger = WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+    if logger._wandb_init.get("anonymous") is None:  # Lightning always passes it; wandb warns that it is unused
+        logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def finish_wandb(exit_code: int = 0) -> None:

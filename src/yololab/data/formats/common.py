@@ -27,7 +27,8 @@ def find_child(root: Path, *names: str) -> Path | None:
 class BoxCollector:
     """Gathers one image's boxes in pixels, recording each bad one as a problem with its line.
 
-    A class id outside ``[0, num_classes)`` is fatal: the labels and the class list disagree.
+    A class id that is not an integer or lies outside ``[0, num_classes)`` is fatal (the labels and the
+    class list disagree), and so is a box of negative width or height (corners swapped or a sign lost).
     A box partly outside the image is clipped; one outside or of zero size is dropped.
     """
 
@@ -63,12 +64,20 @@ class BoxCollector:
 
     def add(self, line: int | None, class_id: float | int, xyxy, where: str = "") -> None:
         """``where`` prefixes the messages when the line alone does not say which box (JSON)."""
-        if float(class_id) != int(class_id) or not 0 <= int(class_id) < self.num_classes:
+        if not np.isfinite(float(class_id)) or float(class_id) != int(class_id):
+            self.reject(line, f"{where}class id {class_id:g} is not an integer")
+            return
+        if not 0 <= int(class_id) < self.num_classes:
             self.reject(line, f"{where}class id {class_id:g} out of range [0, {self.num_classes})")
             return
         x1, y1, x2, y2 = (float(v) for v in xyxy)
         if not all(np.isfinite([x1, y1, x2, y2])):
             self.reject(line, f"{where}box has non-finite coordinates")
+            return
+        negative = [name for name, size in (("width", x2 - x1), ("height", y2 - y1)) if size < 0]
+        if negative:
+            self.reject(line, f"{where}box ({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) has a negative "
+                        f"{' and '.join(negative)}")
             return
         clipped = self._clip((x1, y1, x2, y2))
         if clipped is None:
