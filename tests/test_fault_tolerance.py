@@ -156,7 +156,7 @@ def test_missing_checkpoint_is_named(tmp_path, synthetic_root):
 
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_rank_that_raises_ends_the_whole_ddp_job(tmp_path, synthetic_root, rank):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "PYTHONUNBUFFERED": "1"}
     fail = ["+callbacks.fail._target_=tests.helpers.RaiseAtStep", "+callbacks.fail.step=2",
             f"+callbacks.fail.rank={rank}"]
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), "trainer=ddp_cpu", *base(synthetic_root), *fail,

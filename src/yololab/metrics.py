@@ -11,10 +11,12 @@ from torchmetrics.detection import MeanAveragePrecision
 from torchmetrics.utilities.distributed import gather_all_tensors
 from torchvision.ops import box_convert, box_iou
 
+from yololab.utils.private_api import WholeStateSync
+
 logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)  # it prints the COCO table at INFO
 
 
-class GatheredMeanAveragePrecision(MeanAveragePrecision):
+class GatheredMeanAveragePrecision(WholeStateSync, MeanAveragePrecision):
     """torchmetrics' COCO mAP, synchronised across ranks in one gather and in dataset order.
 
     The parent gathers its per-image list states one image at a time, which needs the same number
@@ -51,8 +53,9 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
                                    gt_label.double()[:, None], _col(i.new_tensor(0.0), len(gt_label)), gt_box], 1))
         return torch.cat(rows) if rows else torch.zeros(0, 8, dtype=torch.float64, device=self.device)
 
-    def _sync_dist(self, dist_sync_fn=None, process_group=None) -> None:
-        gathered = gather_all_tensors(self._pack(), group=process_group or self.process_group)
+    def sync_states(self, process_group) -> None:
+        """Every rank's images, gathered in one collective and stored in id order (``WholeStateSync``)."""
+        gathered = gather_all_tensors(self._pack(), group=process_group)
         rows = torch.cat(gathered)
         preds, targets, ids = [], [], []
         for img in torch.unique(rows[rows[:, 1] == -1, 0]).tolist():  # sorted image ids
@@ -61,7 +64,7 @@ class GatheredMeanAveragePrecision(MeanAveragePrecision):
             preds.append({"boxes": det[:, 4:].float(), "scores": det[:, 3].float(), "labels": det[:, 2].long()})
             targets.append({"boxes": gt[:, 4:].float(), "labels": gt[:, 2].long(), "iscrowd": (gt[:, 1] - 1).long()})
             ids.append(int(img))
-        for name in self._defaults:
+        for name in self.metric_state:
             setattr(self, name, [])
         MeanAveragePrecision.update(self, preds, targets)
         self.image_ids = [torch.tensor(i, device=self.device) for i in ids]

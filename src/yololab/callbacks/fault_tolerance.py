@@ -14,6 +14,8 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 
+from yololab.utils.private_api import cluster_environment, restore_train_loader_position
+
 log = logging.getLogger(__name__)
 
 
@@ -34,8 +36,7 @@ class PreemptionCheckpoint(L.Callback):
         self.requested = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        env = trainer._accelerator_connector.cluster_environment
-        slurm_requeue = getattr(env, "auto_requeue", False)
+        slurm_requeue = getattr(cluster_environment(trainer), "auto_requeue", False)
         if stage == "fit" and not slurm_requeue and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGUSR1, self._request)
 
@@ -65,7 +66,7 @@ class ResumeState(L.Callback):
     """
 
     def on_train_start(self, trainer, pl_module) -> None:
-        trainer.fit_loop._load_combined_loader_states()  # no-op unless resuming mid-epoch
+        restore_train_loader_position(trainer)  # no-op unless resuming mid-epoch
 
     def state_dict(self) -> dict:
         np_state = np.random.get_state()

@@ -81,11 +81,6 @@ def tally(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> Activation
     return result
 
 
-def activation_stats(activation: nn.Module, pre: torch.Tensor, keep: int = 0) -> ActivationStats:
-    """Stats of ``activation`` over ``pre`` [B, C, ...] on this process alone."""
-    return tally(activation, pre, keep).stats()
-
-
 def all_reduce_tallies(tallies: list[ActivationTally]) -> None:
     """Every rank's tallies combined in place (two collectives: the maxima, the counts); all ranks must call."""
     import torch.distributed as dist

@@ -56,10 +56,6 @@ class Paired:
     p_holm: float = math.nan
     sd: float = math.nan  # standard deviation of the differences
 
-    @property
-    def p_floor(self) -> float:
-        return sign_flip_floor(self.n)
-
 
 @dataclass(frozen=True)
 class Trend:
@@ -151,11 +147,6 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def holm_floor(n: int, family: int) -> float:
-    """The smallest Holm-adjusted p any comparison of ``family`` sign-flip tests with n pairs can reach."""
-    return min(1.0, family * sign_flip_floor(n))
-
-
 def with_holm(comparisons: list[Paired]) -> list[Paired]:
     adjusted = holm([c.p for c in comparisons])
     return [Paired(**{**c.__dict__, "p_holm": float(a)}) for c, a in zip(comparisons, adjusted, strict=True)]
@@ -174,12 +165,6 @@ def spread_test(columns: list[list[float]]) -> float:
     res = stats.permutation_test(samples, _spread, permutation_type="samples", vectorized=True,
                                  n_resamples=RESAMPLES, alternative="greater", rng=RNG_SEED)
     return float(res.pvalue)
-
-
-def spread_floor(k: int, n: int) -> float:
-    """The smallest p of :func:`spread_test` with k arms and n seeds (exact): k! / (k!)^n."""
-    arrangements = math.factorial(k) ** n
-    return max(math.factorial(k) / arrangements, 1 / (RESAMPLES + 1)) if n > 0 and k > 1 else 1.0
 
 
 def min_detectable(sd: float, n: int, alpha: float, family: int = 1, floor: float | None = None) -> float:

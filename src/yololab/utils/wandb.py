@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
 
+from yololab.utils.private_api import drop_unset_wandb_anonymous
+
 log = logging.getLogger(__name__)
 
 
@@ -50,8 +52,7 @@ def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs) -> WandbLogg
         log.info("W&B: no credentials found, logging offline under %s (upload later with `wandb sync`)",
                  save_dir)
     logger = WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
-    if logger._wandb_init.get("anonymous") is None:  # Lightning always passes it; wandb warns that it is unused
-        logger._wandb_init.pop("anonymous", None)
+    drop_unset_wandb_anonymous(logger)
     return logger
 
 
