@@ -64,7 +64,17 @@ def stored_run(ckpt: dict, path: str | Path) -> dict:
             and isinstance(meta.get("class_names"), list)):
         raise CheckpointError(f"{path}: its stored run config lacks the model, the data or the class names")
     check_config(config, path)
+    with_renamed_keys(config["data"])
     return meta
+
+
+def with_renamed_keys(data: dict) -> None:
+    """A data config stored before ``data.cache`` and ``data.scan_cache`` were renamed (``cli.RENAMED_KEYS``),
+    in today's keys, so that an older checkpoint still evaluates."""
+    if "cache" in data:
+        data["ram_cache"] = data.pop("cache") == "ram"
+    if "scan_cache" in data:
+        data["check_cache_dir"] = data.pop("scan_cache")
 
 
 @functools.cache
