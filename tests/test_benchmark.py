@@ -16,7 +16,7 @@ def test_benchmark_runs_each_variant_and_writes_json(tmp_path, synthetic_root, c
                                     "benchmark.warmup=1", "benchmark.steps=3", "benchmark.loader_batches=2",
                                     "trainer.log_every_n_steps=2", "callbacks.validation_report=null"],
                          config_name="benchmark")
-    cfg.benchmark.variants = OmegaConf.create({"all_off": {"model.channels_last": False, "data.cache": None},
+    cfg.benchmark.variants = OmegaConf.create({"all_off": {"model.channels_last": False, "data.ram_cache": False},
                                                "default": {}})
     report = benchmark.run(cfg)
     written = json.loads((tmp_path / "run" / "benchmark.json").read_text())

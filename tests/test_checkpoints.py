@@ -64,3 +64,14 @@ def test_resuming_another_scale_names_the_scale(overfit_run, overfit_root, tmp_p
     with pytest.raises(ValueError, match=scale) as info:
         train.run(cfg)
     assert len(str(info.value).splitlines()) == 2
+
+
+def test_a_checkpoint_stored_before_the_data_keys_were_renamed_still_loads():
+    from yololab.checkpoints import with_renamed_keys
+
+    data = {"root": "x", "cache": "ram", "scan_cache": "/tmp/verdicts"}
+    with_renamed_keys(data)
+    assert data == {"root": "x", "ram_cache": True, "check_cache_dir": "/tmp/verdicts"}
+    data = {"cache": None, "scan_cache": None}
+    with_renamed_keys(data)
+    assert data == {"ram_cache": False, "check_cache_dir": None}

@@ -16,6 +16,7 @@ from yololab import check_data, train
 from yololab.data.check import scan
 from yololab.data.datamodule import DefectDataModule
 from yololab.data.formats import open_dataset
+from yololab.data.image_cache import ImageCache
 from yololab.data.records import DataError
 
 NAMES = ["crack", "pit"]
@@ -199,14 +200,36 @@ def test_remembered_verdicts_follow_file_changes(tmp_path):
     assert [p.kind for p in result.problems] == ["image", "config"]  # unreadable, then val has no usable image
 
 
-def test_the_ram_cache_stops_at_its_memory_budget(synthetic_root, monkeypatch):
+def test_the_ram_cache_stops_at_its_memory_budget(synthetic_root):
     """Images beyond the budget are not kept (they are read from disk as usual); the records stay complete."""
-    from yololab.data import check
-
     one_image = 160 * 160 * 3
-    monkeypatch.setattr(check, "ram_cache_budget", lambda: 5 * one_image)
-    result = check.scan(open_dataset(synthetic_root), {"train": "train", "val": "val"}, keep_images=True)
-    assert len(result.images) == 5
+    cache = ImageCache(budget=5 * one_image)
+    result = scan(open_dataset(synthetic_root), {"train": "train", "val": "val"}, on_image=cache.add)
+    assert len(cache) == 5 and cache.nbytes == 5 * one_image
     assert len(result.records["train"]) == 48 and len(result.records["val"]) == 16
-    monkeypatch.setattr(check, "ram_cache_budget", lambda: 10**12)
-    assert len(check.scan(open_dataset(synthetic_root), {"train": "train"}, keep_images=True).images) == 48
+    cache = ImageCache(budget=10**12)
+    scan(open_dataset(synthetic_root), {"train": "train"}, on_image=cache.add)
+    assert len(cache) == 48
+
+
+def test_the_scan_hands_over_known_images_too(tmp_path):
+    """Remembered verdicts skip the decoding, except for a sink: it gets every usable image, once, in order."""
+    root = write_yolo(tmp_path / "ds", {"train": {"a.png": good(1), "b.png": good(2)}, "val": {"c.png": good(3)}},
+                      NAMES)
+    splits = {"train": "train", "val": "val"}
+    scan(open_dataset(root), splits)  # the verdicts are known from here on
+    seen = []
+    scan(open_dataset(root), splits, on_image=lambda path, image: seen.append((path, image.shape)))
+    assert seen == [(f"{root}/images/{split}/{name}", (40, 40, 3))
+                    for split, name in (("train", "a.png"), ("train", "b.png"), ("val", "c.png"))]
+
+
+def test_the_datamodule_owns_one_cache_its_datasets_share(synthetic_root):
+    datamodule = DefectDataModule(str(synthetic_root), img_size=64, ram_cache=True, num_workers=0)
+    datamodule.setup("fit")
+    train_set, val_set = datamodule.datasets["train"], datamodule.datasets["val"]
+    assert train_set.cache is val_set.cache and len(train_set.cache) == 64
+    assert all(r.path in train_set.cache for r in train_set.records + val_set.records)
+    assert DefectDataModule(str(synthetic_root), img_size=64, num_workers=0).ram_cache is False
+    with pytest.raises(ValueError, match=r"data\.ram_cache must be true or false, got 'ram'"):
+        DefectDataModule(str(synthetic_root), ram_cache="ram")

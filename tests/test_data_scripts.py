@@ -20,10 +20,10 @@ def test_show_augmentations_writes_a_grid_png(tmp_path, synthetic_root):
 
 def test_benchmark_loader_prints_one_row_per_setting(tmp_path, synthetic_root, capsys):
     cfg = compose_config(tmp_path, [f"data.root={synthetic_root}", "data=synthetic", "data.synthetic=null",
-                                    "data.img_size=64", "batches=1", "workers=[0]", "cache=[null,ram]"],
+                                    "data.img_size=64", "batches=1", "workers=[0]", "ram_cache=[false,true]"],
                          config_name="benchmark_loader")
     rows = benchmark_loader.run(cfg)
-    assert [(r["workers"], r["cache"], r["mosaic"]) for r in rows] == [
-        (0, None, True), (0, None, False), (0, "ram", True), (0, "ram", False)]
+    assert [(r["workers"], r["ram_cache"], r["mosaic"]) for r in rows] == [
+        (0, False, True), (0, False, False), (0, True, True), (0, True, False)]
     assert all(r["images_per_s"] > 0 for r in rows)
     assert capsys.readouterr().out.count("\n") == 2 + 4

@@ -85,3 +85,11 @@ def test_the_script_prints_the_message_alone_and_exits_with_1(tmp_path):
 
     full = train_script(tmp_path, "data.batch_size=0", full_error=True)
     assert full.returncode == 1 and "Traceback (most recent call last)" in full.stderr
+
+
+@pytest.mark.parametrize(("override", "new"), [("data.cache=null", "data.ram_cache=true|false"),
+                                               ("+data.scan_cache=/tmp/x", "data.check_cache_dir=<folder>")])
+def test_a_renamed_key_names_its_new_name(tmp_path, override, new):
+    proc = train_script(tmp_path, override)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"{override.split('=')[0].lstrip('+')} was renamed: use {new}"

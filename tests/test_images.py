@@ -8,6 +8,7 @@ from tests.writers import distinct_image, write_yolo
 from yololab.data.check import report, scan
 from yololab.data.dataset import DetectionDataset
 from yololab.data.formats import open_dataset
+from yololab.data.image_cache import ImageCache
 from yololab.data.images import read_image
 from yololab.data.transforms import build_pipeline
 from yololab.inference import read_images
@@ -40,9 +41,10 @@ def test_every_path_reads_a_wide_image_alike_and_the_check_reports_depths(tmp_pa
     expected = read_image(str(wide))
     assert len(np.unique(expected)) > 60
 
-    result = scan(open_dataset(root), {"train": "train"}, keep_images=True)
+    cache = ImageCache(budget=10**9)
+    result = scan(open_dataset(root), {"train": "train"}, on_image=cache.add)
     assert "bit depths: 1 images 16-bit (12 bits used), 1 images 8-bit" in report(result, ["crack"])
-    np.testing.assert_array_equal(result.images[str(wide)], expected)  # the RAM cache
+    np.testing.assert_array_equal(cache.get(str(wide)), expected)  # the RAM cache
     records = result.records["train"]
     dataset = DetectionDataset(records, build_pipeline(64), 64)
     index = [r.path for r in records].index(str(wide))

@@ -1,35 +1,56 @@
 """Activation specs, the strings that name an activation (``leaky_relu:0.1``), without torch.
 
-``name`` uses the defaults, ``name:p1,p2`` sets the parameters in the order listed in ``SIGNATURES``. The
-grammar lives here, apart from the modules it builds (:mod:`yololab.nn.activations`), so that code which
-never builds a network, such as the study report, reads a run's spec exactly as the model did.
+``name`` uses the defaults, ``name:p1,p2`` sets the parameters in the order listed in ``SIGNATURES``; each
+entry there also says which parameter values are invalid (``check``). A dotted path to an ``nn.Module``
+class is a spec too (``torch.nn.Hardtanh``, ``myfork.acts.MyAct:2``: the numbers are its constructor's
+positional arguments), so a config or a sweep can try an activation yololab does not list. In Python an
+activation may also be given as a class or a callable returning a new module (``nn.Hardtanh``,
+``functools.partial(MyAct, beta=2)``): :meth:`ActivationSpec.parse` wraps it, named after it.
+
+The grammar lives here, apart from the modules it builds (:mod:`yololab.nn.activations`, where
+``register_activation`` adds a named spec), so that code which never builds a network, such as the study
+report, reads a run's spec exactly as the model did.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Check = Callable[[tuple[float, ...]], "str | None"]  # the parameters -> why they are invalid, or None
 
 
 @dataclass(frozen=True)
 class Signature:
     params: tuple[str, ...] = ()
     defaults: tuple[float, ...] = ()
+    check: Check | None = None
 
+
+def requires(condition: Callable[[tuple[float, ...]], bool], why: str) -> Check:
+    """A ``check``: ``why`` unless ``condition(params)`` holds."""
+    return lambda params: None if condition(params) else why
+
+
+POSITIVE_ALPHA = requires(lambda p: p[0] > 0, "alpha must be > 0")
 
 SIGNATURES: dict[str, Signature] = {
     "relu": Signature(),
-    "leaky_relu": Signature(("negative_slope",), (0.01,)),
-    "elu": Signature(("alpha",), (1.0,)),
+    "leaky_relu": Signature(("negative_slope",), (0.01,), requires(
+        lambda p: p[0] >= 0, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)")),
+    "elu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA),
     "selu": Signature(),
-    "celu": Signature(("alpha",), (1.0,)),
+    "celu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA),
     "gelu": Signature(),
     "gelu_tanh": Signature(),
     "silu": Signature(),
     "mish": Signature(),
     "hardswish": Signature(),
     "prelu": Signature(("init",), (0.25,)),
-    "rrelu": Signature(("lower", "upper"), (1 / 8, 1 / 3)),
+    "rrelu": Signature(("lower", "upper"), (1 / 8, 1 / 3), requires(lambda p: 0 <= p[0] <= p[1],
+                                                                    "needs 0 <= lower <= upper")),
     "tanh": Signature(),
     "identity": Signature(),
 }
@@ -40,49 +61,88 @@ def valid_specs() -> str:
     return ", ".join(f"{name}:{','.join(s.params)}" if s.params else name for name, s in SIGNATURES.items())
 
 
-def _fail(spec, why: str):
-    raise ValueError(f"activation {str(spec)!r}: {why}; valid specs: {valid_specs()}") from None
+def fail(spec, why: str, listing: bool = True):
+    """Raise the ValueError every bad activation gives: the spec, why, and (``listing``) the valid specs."""
+    valid = f"; valid specs: {valid_specs()}, or a dotted path to an nn.Module class (torch.nn.Hardtanh)"
+    raise ValueError(f"activation {str(spec)!r}: {why}{valid if listing else ''}") from None
 
 
-def _check_params(spec, name: str, params: tuple[float, ...]) -> None:
-    if name == "leaky_relu" and params[0] < 0:
-        _fail(spec, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)")
-    if name in ("elu", "celu") and params[0] <= 0:
-        _fail(spec, "alpha must be > 0")
-    if name == "rrelu" and not 0 <= params[0] <= params[1]:
-        _fail(spec, "needs 0 <= lower <= upper")
+def add_signature(name: str, signature: Signature) -> None:
+    """Make ``name`` a spec (:func:`yololab.nn.activations.register_activation` gives it its module)."""
+    where = f"register_activation({name!r})"
+    if not (isinstance(name, str) and name.isidentifier() and name == name.lower()):
+        raise ValueError(f"{where}: a name is a lowercase identifier (no '.' or ':'), such as 'my_act'")
+    if name in SIGNATURES:
+        raise ValueError(f"{where}: '{name}' is already an activation; pick another name")
+    if len(signature.defaults) != len(signature.params):
+        raise ValueError(f"{where}: give one default per parameter ({len(signature.params)} parameter(s), "
+                         f"{len(signature.defaults)} default(s)): '{name}' alone builds with the defaults")
+    why = signature.check(signature.defaults) if signature.check else None
+    if why:
+        raise ValueError(f"{where}: its defaults fail its own check: {why}")
+    SIGNATURES[name] = signature
+
+
+def callable_name(factory) -> str:
+    """A readable name for an activation given as a callable: ``Hardtanh``, ``MyAct(beta=2)``."""
+    if isinstance(factory, functools.partial):
+        args = [*map(repr, factory.args), *(f"{k}={v!r}" for k, v in factory.keywords.items())]
+        return f"{callable_name(factory.func)}({', '.join(args)})"
+    return getattr(factory, "__name__", type(factory).__name__)
+
+
+def parse_numbers(spec, args: list[str], names: tuple[str, ...] | None) -> tuple[float, ...]:
+    """The parameters of ``spec`` as finite numbers, at most as many as ``names`` (None: any number)."""
+    if any(not a.strip() for a in args):
+        fail(spec, "a parameter is empty (write the value after ':', or drop the ':' for the defaults)")
+    if names is not None and len(args) > len(names):
+        fail(spec, f"takes at most {len(names)} parameter(s) ({', '.join(names) or 'none'})")
+    try:
+        values = tuple(float(a) for a in args)
+    except ValueError:
+        fail(spec, "parameters must be numbers")
+    if not all(math.isfinite(v) for v in values):
+        fail(spec, "parameters must be finite")
+    return values
 
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """A parsed activation spec: the registry name and its numeric parameters."""
+    """A parsed activation spec: a registry name or a dotted class path, and its numeric parameters; or a
+    ``factory`` given as a Python callable (then ``name`` is its readable name and there are no parameters)."""
 
     name: str
     params: tuple[float, ...] = ()
+    factory: Callable | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, spec: str | ActivationSpec) -> ActivationSpec:
+    def parse(cls, spec: str | ActivationSpec | Callable) -> ActivationSpec:
         if isinstance(spec, ActivationSpec):
-            return spec if isinstance(spec, cls) else cls(spec.name, spec.params)
-        text = str(spec).strip().lower()
-        name, _, arg_text = text.partition(":")
+            return spec if isinstance(spec, cls) else cls(spec.name, spec.params, spec.factory)
+        if callable(spec):
+            return cls(callable_name(spec), (), spec)
+        text = str(spec).strip()
+        path, _, arg_text = text.partition(":")
+        args = arg_text.split(",") if ":" in text else []
+        if "." in path:
+            if not all(part.isidentifier() for part in path.split(".")):
+                fail(spec, "not a dotted path to a class (such as torch.nn.Hardtanh)")
+            return cls(path, parse_numbers(spec, args, None))
+        name = path.lower()
         signature = SIGNATURES.get(name)
         if signature is None:
-            _fail(spec, "unknown activation")
-        args = arg_text.split(",") if ":" in text else []
-        if any(not a.strip() for a in args):
-            _fail(spec, "a parameter is empty (write the value after ':', or drop the ':' for the defaults)")
-        if len(args) > len(signature.params):
-            _fail(spec, f"takes at most {len(signature.params)} parameter(s) ({', '.join(signature.params) or 'none'})")
-        try:
-            values = tuple(float(a) for a in args)
-        except ValueError:
-            _fail(spec, "parameters must be numbers")
-        if not all(math.isfinite(v) for v in values):
-            _fail(spec, "parameters must be finite")
-        params = values + signature.defaults[len(values) :]
-        _check_params(spec, name, params)
+            fail(spec, "unknown activation")
+        params = parse_numbers(spec, args, signature.params)
+        params += signature.defaults[len(params) :]
+        why = signature.check(params) if signature.check else None
+        if why:
+            fail(spec, why)
         return cls(name, params)
+
+    @property
+    def is_path(self) -> bool:
+        """Whether the spec names a class by its dotted path (``torch.nn.Hardtanh``)."""
+        return self.factory is None and "." in self.name
 
     @property
     def negative_slope(self) -> float | None:
@@ -99,3 +159,6 @@ class ActivationSpec:
         if not self.params:
             return self.name
         return f"{self.name}:{','.join(f'{p:g}' for p in self.params)}"
+
+
+Activation = str | ActivationSpec | Callable  # what every component taking an activation accepts

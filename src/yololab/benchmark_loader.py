@@ -31,12 +31,12 @@ def run(cfg: DictConfig) -> list[dict]:
     rows = []
     print(f"{cfg.data.root}: {cfg.batches} batches of {cfg.data.batch_size} at {cfg.data.img_size} px per setting")
     print(f"{'workers':>8} {'cache':>6} {'mosaic':>7} {'images/s':>9}")
-    for workers, cache, mosaic in itertools.product(cfg.workers, cfg.cache, cfg.mosaic):
+    for workers, ram_cache, mosaic in itertools.product(cfg.workers, cfg.ram_cache, cfg.mosaic):
         data_cfg = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
-        data_cfg.num_workers, data_cfg.cache, data_cfg.persistent_workers = workers, cache, False
+        data_cfg.num_workers, data_cfg.ram_cache, data_cfg.persistent_workers = workers, ram_cache, False
         if not mosaic and "mosaic" in (data_cfg.augment or {}):
             data_cfg.augment.mosaic.p = 0.0
         speed = images_per_second(data_cfg, cfg.batches)
-        rows.append({"workers": workers, "cache": cache, "mosaic": mosaic, "images_per_s": speed})
-        print(f"{workers:>8} {cache or '-':>6} {'on' if mosaic else 'off':>7} {speed:>9.0f}", flush=True)
+        rows.append({"workers": workers, "ram_cache": ram_cache, "mosaic": mosaic, "images_per_s": speed})
+        print(f"{workers:>8} {'ram' if ram_cache else '-':>6} {'on' if mosaic else 'off':>7} {speed:>9.0f}", flush=True)
     return rows

@@ -6,12 +6,15 @@ of it, but eval, predict and export rebuild the model from the run config stored
 ``'w'`` truncates a file). So a stored config may only name the targets that the YAML files of the
 repository's ``configs/`` name (the model, data, optimiser and augmentation classes), and may hold
 no interpolation (a stored config is saved resolved; ``${oc.decode:...}`` could build a new
-``_target_`` when Hydra resolves it). Anything else is refused, naming the key.
+``_target_`` when Hydra resolves it), and an activation given as a dotted class path
+(``torch.nn.Hardtanh``) only from a module already imported (loading imports nothing a file names).
+Anything else is refused, naming the key.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +67,17 @@ def stored_run(ckpt: dict, path: str | Path) -> dict:
             and isinstance(meta.get("class_names"), list)):
         raise CheckpointError(f"{path}: its stored run config lacks the model, the data or the class names")
     check_config(config, path)
+    with_renamed_keys(config["data"])
     return meta
+
+
+def with_renamed_keys(data: dict) -> None:
+    """A data config stored before ``data.cache`` and ``data.scan_cache`` were renamed (``cli.RENAMED_KEYS``),
+    in today's keys, so that an older checkpoint still evaluates."""
+    if "cache" in data:
+        data["ram_cache"] = data.pop("cache") == "ram"
+    if "scan_cache" in data:
+        data["check_cache_dir"] = data.pop("scan_cache")
 
 
 @functools.cache
@@ -101,6 +114,18 @@ def check_config(config: dict, source: str | Path) -> None:
         if isinstance(value, str) and "${" in value:
             raise CheckpointError(f"{source}: refused: its stored config holds an interpolation at {key} "
                                   f"({value[:80]!r}); a stored config is saved resolved")
+        module = unimported_activation_module(key, value)
+        if module:
+            raise CheckpointError(f"{source}: refused: its stored config names the activation {key}={value!r}, "
+                                  f"from {module}, which is not imported; import it first (as the training run did)")
+
+
+def unimported_activation_module(key: str, value) -> str | None:
+    """The module an activation given as a dotted class path would import, when it is not imported yet."""
+    if not (key.rsplit(".", 1)[-1].endswith("activation") and isinstance(value, str)):
+        return None
+    module = value.partition(":")[0].strip().rpartition(".")[0]
+    return module if module and module not in sys.modules else None
 
 
 def check_fits(ckpt: dict, module: torch.nn.Module, model_config: dict, path: str | Path) -> None:

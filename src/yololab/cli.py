@@ -25,6 +25,8 @@ resolvers.register()
 CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
+# config keys that were renamed: an override of the old key stops, naming the new one
+RENAMED_KEYS = {"data.cache": "data.ram_cache=true|false", "data.scan_cache": "data.check_cache_dir=<folder>"}
 
 
 def deliberate(err: BaseException) -> BaseException | None:
@@ -60,6 +62,22 @@ def reported(task):
     return run
 
 
+def refuses_renamed_keys(main):
+    """``main`` (a Hydra entry point) stopping first on an override of a key in ``RENAMED_KEYS``, with the new
+    key named (Hydra alone answers "Key 'cache' is not in struct" and suggests ``+data.cache``)."""
+
+    @functools.wraps(main)
+    def checked(*args, **kwargs):
+        for arg in sys.argv[1:]:
+            key = arg.split("=", 1)[0].lstrip("+~")
+            if key in RENAMED_KEYS:
+                raise SystemExit(f"{key} was renamed: use {RENAMED_KEYS[key]}")
+        return main(*args, **kwargs)
+
+    return checked
+
+
+@refuses_renamed_keys
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @reported
 def train(cfg: DictConfig) -> float | None:
@@ -76,6 +94,7 @@ def train(cfg: DictConfig) -> float | None:
     return optimized_value(cfg, metrics)
 
 
+@refuses_renamed_keys
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
 @reported
 def check_data(cfg: DictConfig) -> None:
@@ -96,7 +115,7 @@ def _entry(config_name: str, module: str):
         importlib.import_module(f"yololab.{module}").run(cfg)
 
     main.__name__ = module
-    return main
+    return refuses_renamed_keys(main)
 
 
 evaluate = _entry("eval", "evaluate")

@@ -34,7 +34,7 @@ from yololab.data.synthetic import render_image
 from yololab.evaluate import load_checkpoint
 from yololab.inference import gather_inputs, letterbox_batch, read_images
 from yololab.models.detector import YOLODetector
-from yololab.models.summary import activation_census
+from yololab.models.summary import activation_specs
 from yololab.nn.activations import ActivationSpec
 
 DEFAULT_OPSET = 18
@@ -137,10 +137,10 @@ def _check_activation(spec: ActivationSpec, opset: int, atol: float) -> None:
 
 def check_activations(model: nn.Module, opset: int = DEFAULT_OPSET) -> list[str]:
     """Every activation spec the model uses, each checked by :func:`check_activation`."""
-    specs = list(activation_census(model))
-    for spec in specs:
+    specs = activation_specs(model)
+    for spec in specs.values():
         check_activation(spec, opset)
-    return specs
+    return list(specs)
 
 
 def export_onnx(model: YOLODetector, path: str | Path, img_size: int, opset: int = DEFAULT_OPSET,

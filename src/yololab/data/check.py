@@ -3,9 +3,11 @@
 Label problems come from the format readers; this module adds what needs the image bytes: every
 image is decoded in full (a truncated JPEG fails only there) and hashed (duplicates). The verdicts
 are remembered per file, keyed by size and modification time: in memory for the process, and in a
-JSON file under ``cache_dir`` when one is given (``data.scan_cache``), so a later run decodes only
+JSON file under ``cache_dir`` when one is given (``data.check_cache_dir``), so a later run decodes only
 new or changed files. The dataset folder itself is never written to.
-``scripts/check_data.py`` prints the report; the data module runs the same scan at setup.
+``scripts/check_data.py`` prints the report; the data module runs the same scan at setup, and may pass
+an ``on_image`` sink: every readable image of the records kept is then decoded (known verdicts too) and
+handed to it once, in record order (the RAM cache, ``data/image_cache.py``, is such a sink).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +32,11 @@ _VERDICTS: dict[str, list] = {}
 
 @dataclass
 class ScanResult:
-    """Good records per split, every problem found, the decoded images when they were kept, and how many
-    readable images were read at each bit depth (``8-bit``, ``16-bit (12 bits used)``, ...)."""
+    """Good records per split, every problem found, and how many readable images were read at each bit
+    depth (``8-bit``, ``16-bit (12 bits used)``, ...)."""
 
     records: dict[str, list[ImageRecord]]
     problems: list[DataProblem]
-    images: dict[str, np.ndarray] = field(default_factory=dict)
     depths: Counter = field(default_factory=Counter)
 
     @property
@@ -86,8 +88,12 @@ class ImageChecker:
         os.replace(tmp, self.cache_file)
 
 
-def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: str | None = None) -> ScanResult:
-    """Scan ``splits`` (key -> split name) of ``reader``; corrupt images are left out of the records."""
+ImageSink = Callable[[str, np.ndarray], None]  # (path, decoded image) of each usable image
+
+
+def scan(reader, splits: dict[str, str], cache_dir: str | None = None, on_image: ImageSink | None = None) -> ScanResult:
+    """Scan ``splits`` (key -> split name) of ``reader``; corrupt images are left out of the records.
+    ``on_image``, when given, receives every usable image as decoded by the check."""
     result = ScanResult({}, [])
     loaded = {}
     for key, split in splits.items():
@@ -100,9 +106,8 @@ def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: s
     root = str(reader.root)
     checker = ImageChecker(Path(cache_dir) / f"{digest(root.encode())}.json" if cache_dir else None)
     first_seen: dict[str, str] = {}
-    budget = ram_cache_budget() if keep_images else 0
     for key, records in loaded.items():
-        result.records[key], budget = _check_images(records, checker, first_seen, result, budget)
+        result.records[key] = _check_images(records, checker, first_seen, result, on_image)
         if not result.records[key]:
             split = splits[key]
             result.problems.append(DataProblem(str(reader.image_dir(split)), f"the '{split}' split has no usable "
@@ -111,21 +116,12 @@ def scan(reader, splits: dict[str, str], keep_images: bool = False, cache_dir: s
     return result
 
 
-def ram_cache_budget() -> int:
-    """Bytes the RAM cache may take: half of the memory available now (the rest of the images are read
-    from disk as usual), so a large dataset, or one copy per DDP rank, never runs the machine out of memory."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):  # not POSIX: no cache rather than a guess
-        return 0
-
-
 def _check_images(records, checker: ImageChecker, first_seen: dict, result: ScanResult,
-                  budget: int) -> tuple[list, int]:
-    """The usable records, and what is left of ``budget`` (bytes for cached images) for the next split."""
+                  on_image: ImageSink | None) -> list:
+    """The usable records; each one's image goes to ``on_image`` when there is one."""
     good = []
     for record in records:
-        content, error, depth, image = checker.check(record.path, budget > 0)
+        content, error, depth, image = checker.check(record.path, on_image is not None)
         if error:
             result.problems.append(DataProblem(record.path, f"unreadable image ({error}); skipped", kind=IMAGE))
             continue
@@ -134,11 +130,10 @@ def _check_images(records, checker: ImageChecker, first_seen: dict, result: Scan
             result.problems.append(DataProblem(record.path, f"same bytes as {first_seen[content]}",
                                                kind=DUPLICATE))
         first_seen.setdefault(content, record.path)
-        if image is not None and image.nbytes <= budget:
-            result.images[record.path] = image
-            budget -= image.nbytes
+        if on_image is not None:
+            on_image(record.path, image)
         good.append(record)
-    return good, budget
+    return good
 
 
 def counts(problems: list[DataProblem]) -> str:

@@ -13,6 +13,7 @@ import torch
 from yololab.data.check import ScanResult, depth_summary, scan, summary
 from yololab.data.dataset import DetectionDataset, collate
 from yololab.data.formats import open_dataset
+from yololab.data.image_cache import ImageCache
 from yololab.data.mixing import split_mixing
 from yololab.data.records import DataError, ImageRecord
 from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader, lower_priority
@@ -46,8 +47,9 @@ class DefectDataModule(L.LightningDataModule):
     (``val_fraction``, ``split_seed``; the split seed is not the training seed, so a multi-seed
     study keeps one validation set). ``setup`` scans the splits it needs (``data/check.py``): fatal
     problems stop there, listed together; corrupt images are skipped with one summary warning.
-    ``cache='ram'`` keeps the decoded images of that scan in memory, before loader workers fork.
-    ``scan_cache`` is a folder keeping the image check's verdicts between runs (null: this process only).
+    ``ram_cache=True`` keeps the images that scan decodes in memory (an :class:`ImageCache` the datasets
+    share), before loader workers fork. ``check_cache_dir`` is a folder keeping the image check's verdicts
+    between runs (null: this process only); it holds no images.
     ``channels=1`` serves grey 1xHxW images. Mosaic and mixup (entries of ``augment``) stop for the
     last ``close_mosaic`` epochs of the trainer's ``max_epochs``.
     """
@@ -68,18 +70,18 @@ class DefectDataModule(L.LightningDataModule):
         seed: int = 0,
         synthetic: SyntheticDefects | None = None,
         channels: int = 3,
-        cache: str | None = None,
+        ram_cache: bool = False,
         close_mosaic: int = 10,
         val_fraction: float = 0.2,
         split_seed: int = 0,
         keep_difficult: bool = False,
-        scan_cache: str | None = None,
+        check_cache_dir: str | None = None,
         worker_nice: int = 0,
     ) -> None:
         super().__init__()
         check_sizes(img_size=img_size, batch_size=batch_size)
-        if cache not in (None, "ram"):
-            raise ValueError(f"data.cache must be null or 'ram', got {cache!r}")
+        if not isinstance(ram_cache, bool):
+            raise ValueError(f"data.ram_cache must be true or false, got {ram_cache!r}")
         self.root = Path(root)
         self.format, self.img_size, self.batch_size = format, img_size, batch_size
         self.num_workers = num_workers
@@ -89,9 +91,9 @@ class DefectDataModule(L.LightningDataModule):
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         self.seed = seed
         self.synthetic = synthetic
-        self.channels, self.cache, self.close_mosaic = channels, cache, close_mosaic
+        self.channels, self.ram_cache, self.close_mosaic = channels, ram_cache, close_mosaic
         self.val_fraction, self.split_seed, self.keep_difficult = val_fraction, split_seed, keep_difficult
-        self.scan_cache = scan_cache
+        self.check_cache_dir = check_cache_dir
         if worker_nice < 0:
             raise ValueError(f"data.worker_nice must be >= 0 (a lower priority), got {worker_nice}")
         self.worker_nice = worker_nice
@@ -113,9 +115,11 @@ class DefectDataModule(L.LightningDataModule):
         if self.synthetic is not None:
             self.synthetic.write(self.root)
 
-    def check(self, keys: list[str]) -> ScanResult:
-        """Scan the splits of ``keys``; stop with every fatal problem listed, warn once about the rest."""
-        result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.cache == "ram", self.scan_cache)
+    def check(self, keys: list[str], cache: ImageCache | None = None) -> ScanResult:
+        """Scan the splits of ``keys``, their images into ``cache`` when given; stop with every fatal problem
+        listed, warn once about the rest."""
+        result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.check_cache_dir,
+                      cache.add if cache is not None else None)
         if result.fatal:
             raise DataError(result.fatal)
         if result.problems:
@@ -127,11 +131,10 @@ class DefectDataModule(L.LightningDataModule):
                          "evaluation (data.keep_difficult=true makes them ordinary boxes)", key, ignored)
         if set(result.depths) - {"8-bit"}:
             log.info("%s: bit depths: %s", self.root, depth_summary(result.depths))
-        if self.cache == "ram":
-            megabytes = sum(image.nbytes for image in result.images.values()) / 2**20
+        if cache is not None:
             total = sum(len(records) for records in result.records.values())
             log.info("RAM cache: %d of %d decoded images, %.0f MiB (at most half of the available memory)",
-                     len(result.images), total, megabytes)
+                     len(cache), total, cache.nbytes / 2**20)
         return result
 
     def mix_epochs(self) -> int | None:
@@ -146,18 +149,19 @@ class DefectDataModule(L.LightningDataModule):
                 if k not in self.datasets and self.split_names[k] is not None]
         if not keys:
             return
-        result = self.check(keys)
+        cache = ImageCache() if self.ram_cache else None
+        result = self.check(keys, cache)
         for key in keys:
-            self.datasets[key] = self.build_dataset(key, result.records[key], result.images)
+            self.datasets[key] = self.build_dataset(key, result.records[key], cache)
 
-    def build_dataset(self, key: str, records: list[ImageRecord], images: dict) -> DetectionDataset:
+    def build_dataset(self, key: str, records: list[ImageRecord], cache: ImageCache | None) -> DetectionDataset:
         if key != "train":
             return DetectionDataset(records, build_pipeline(self.img_size, None, self.channels), self.img_size,
-                                    self.seed, images=images)
+                                    self.seed, cache=cache)
         mosaic, mixup, transforms = split_mixing(self.augment)
         pipeline = build_pipeline(self.img_size, transforms, self.channels)
         return DetectionDataset(records, pipeline, self.img_size, self.seed, mosaic, mixup, self.mix_epochs(),
-                                images)
+                                cache)
 
     def records(self) -> dict[str, list[ImageRecord]]:
         """The records of every split set up so far (for statistics)."""

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from yololab.data.image_cache import ImageCache
 from yololab.data.images import read_image
 from yololab.data.mixing import MixUp, Mosaic
 from yololab.data.records import ImageRecord
@@ -19,17 +20,17 @@ class DetectionDataset(Dataset):
     partner images) comes from a generator seeded with (seed, epoch, index): samples do not depend on
     the number of workers or on which worker makes them, and a resumed run sees the same samples.
     Mosaic and mixup apply in epochs ``[0, mix_epochs)`` (always when ``mix_epochs`` is None).
-    ``images`` holds decoded images by path (the RAM cache); the others are read from disk.
+    Images in ``cache`` (the RAM cache) are taken from it; the others are read from disk.
     """
 
     def __init__(self, records: list[ImageRecord], pipeline, img_size: int, seed: int = 0,
                  mosaic: Mosaic | None = None, mixup: MixUp | None = None, mix_epochs: int | None = None,
-                 images: dict[str, np.ndarray] | None = None) -> None:
+                 cache: ImageCache | None = None) -> None:
         self.records, self.pipeline, self.img_size, self.seed = records, pipeline, img_size, seed
         self.mosaic = mosaic.bind(img_size) if mosaic is not None and mosaic.p > 0 else None
         self.mixup = mixup if mixup is not None and mixup.p > 0 else None
         self.mix_epochs = mix_epochs
-        self.images = images or {}
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.records)
@@ -37,7 +38,7 @@ class DetectionDataset(Dataset):
     def load(self, index: int) -> dict:
         """The decoded sample as albumentations takes it: ``image``, ``bboxes``, ``labels``."""
         record = self.records[index]
-        image = self.images.get(record.path)
+        image = self.cache.get(record.path) if self.cache is not None else None
         return {"image": read_image(record.path) if image is None else image,
                 "bboxes": record.boxes, "labels": record.labels}
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from yololab.nn.activations import ActivationSpec
+from yololab.nn.activations import Activation, ActivationSpec
 from yololab.nn.blocks import SPPF, C2f, ConvNormAct
 
 
@@ -29,7 +29,7 @@ class CSPDarknet(nn.Module):
         width_multiple: float = 0.25,
         max_channels: int = 1024,
         in_channels: int = 3,
-        activation: str = "silu",
+        activation: Activation = "silu",
     ) -> None:
         super().__init__()
         act = ActivationSpec.parse(activation)

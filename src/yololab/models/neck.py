@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from yololab.models.backbone import scale_depth
-from yololab.nn.activations import ActivationSpec
+from yololab.nn.activations import Activation, ActivationSpec
 from yololab.nn.blocks import C2f, ConvNormAct
 
 
@@ -17,7 +17,7 @@ class PAN(nn.Module):
         self,
         in_channels: tuple[int, int, int],
         depth_multiple: float = 0.33,
-        activation: str = "silu",
+        activation: Activation = "silu",
     ) -> None:
         super().__init__()
         act = ActivationSpec.parse(activation)

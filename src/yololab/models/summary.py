@@ -10,18 +10,27 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from yololab.models.detector import YOLODetector
+from yololab.nn.activations import ActivationSpec
 
 COMPONENTS = ("backbone", "neck", "head")
 
 
+def layer_specs(module: nn.Module) -> list[ActivationSpec]:
+    """The activation spec of every layer of ``module`` that has one, in module order."""
+    return [m.activation_spec for m in module.modules() if getattr(m, "activation_spec", None) is not None]
+
+
 def activation_census(module: nn.Module) -> dict[str, int]:
     """How many layers use each activation spec, e.g. {'silu': 57}."""
-    specs = Counter()
-    for m in module.modules():
-        spec = getattr(m, "activation_spec", None)
-        if spec is not None:
-            specs[str(spec)] += 1
-    return dict(specs)
+    return dict(Counter(str(spec) for spec in layer_specs(module)))
+
+
+def activation_specs(module: nn.Module) -> dict[str, ActivationSpec]:
+    """One spec per distinct spec string in ``module``, in first-use order (for checks run once per activation)."""
+    specs: dict[str, ActivationSpec] = {}
+    for spec in layer_specs(module):
+        specs.setdefault(str(spec), spec)
+    return specs
 
 
 def count_flops(model: YOLODetector, img_size: int) -> dict[str, float]:

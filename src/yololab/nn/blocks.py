@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from yololab.nn.activations import ActivationSpec
+from yololab.nn.activations import Activation, ActivationSpec
 
 NORMS = ("batch", "layer", "none")
 
@@ -46,7 +46,7 @@ class ConvNormAct(nn.Sequential):
         out_channels: int,
         kernel_size: int = 1,
         stride: int = 1,
-        activation: str | ActivationSpec = "silu",
+        activation: Activation = "silu",
         norm: str = "batch",
         dropout: float = 0.0,
     ) -> None:
@@ -84,7 +84,7 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
 class Bottleneck(nn.Module):
     """Two 3x3 ConvNormAct with an optional residual connection."""
 
-    def __init__(self, channels: int, shortcut: bool, activation: str | ActivationSpec) -> None:
+    def __init__(self, channels: int, shortcut: bool, activation: Activation) -> None:
         super().__init__()
         self.cv1 = ConvNormAct(channels, channels, 3, activation=activation)
         self.cv2 = ConvNormAct(channels, channels, 3, activation=activation)
@@ -104,7 +104,7 @@ class C2f(nn.Module):
         out_channels: int,
         repeats: int = 1,
         shortcut: bool = False,
-        activation: str | ActivationSpec = "silu",
+        activation: Activation = "silu",
         expansion: float = 0.5,
     ) -> None:
         super().__init__()
@@ -124,7 +124,7 @@ class SPPF(nn.Module):
     """Spatial pyramid pooling, fast: three chained max-pools whose outputs are concatenated."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int = 5, activation: str | ActivationSpec = "silu"
+        self, in_channels: int, out_channels: int, kernel_size: int = 5, activation: Activation = "silu"
     ) -> None:
         super().__init__()
         hidden = in_channels // 2

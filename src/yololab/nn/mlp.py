@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from yololab.nn.activations import ActivationSpec
+from yololab.nn.activations import Activation
 from yololab.nn.blocks import ConvNormAct
 
 
@@ -19,7 +19,7 @@ class MLP(nn.Sequential):
         out_channels: int,
         width: int,
         depth: int,
-        activation: str | ActivationSpec = "silu",
+        activation: Activation = "silu",
         norm: str = "none",
         dropout: float = 0.0,
     ) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from yololab.nn.activations import ActivationSpec
+from yololab.nn.activations import Activation, ActivationSpec
 
 
 class DetectionHead(nn.Module):
@@ -22,9 +22,9 @@ class DetectionHead(nn.Module):
         self,
         num_classes: int,
         reg_max: int,
-        activation: str,
-        box_activation: str | None,
-        cls_activation: str | None,
+        activation: Activation,
+        box_activation: Activation | None,
+        cls_activation: Activation | None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes

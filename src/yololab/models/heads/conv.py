@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from yololab.models.heads.base import PerLevelHead
+from yololab.nn.activations import Activation
 from yololab.nn.blocks import ConvNormAct
 
 
@@ -17,9 +18,9 @@ class ConvHead(PerLevelHead):
         num_classes: int,
         strides: tuple[float, ...] = (8, 16, 32),
         reg_max: int = 16,
-        activation: str = "silu",
-        box_activation: str | None = None,
-        cls_activation: str | None = None,
+        activation: Activation = "silu",
+        box_activation: Activation | None = None,
+        cls_activation: Activation | None = None,
         norm: str = "batch",
     ) -> None:
         super().__init__(num_classes, reg_max, activation, box_activation, cls_activation)

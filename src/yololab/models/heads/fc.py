@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from yololab.models.heads.base import DetectionHead
+from yololab.nn.activations import Activation
 from yololab.nn.blocks import ConvNormAct
 from yololab.nn.mlp import MLP
 
@@ -22,9 +23,9 @@ class FCHead(DetectionHead):
         num_classes: int,
         strides: tuple[float, ...] = (8, 16, 32),
         reg_max: int = 16,
-        activation: str = "silu",
-        box_activation: str | None = None,
-        cls_activation: str | None = None,
+        activation: Activation = "silu",
+        box_activation: Activation | None = None,
+        cls_activation: Activation | None = None,
         width: int = 1024,
         depth: int = 2,
         norm: str = "batch",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from yololab.models.heads.base import PerLevelHead
+from yololab.nn.activations import Activation
 from yololab.nn.mlp import MLP
 
 
@@ -16,9 +17,9 @@ class MLPHead(PerLevelHead):
         num_classes: int,
         strides: tuple[float, ...] = (8, 16, 32),
         reg_max: int = 16,
-        activation: str = "silu",
-        box_activation: str | None = None,
-        cls_activation: str | None = None,
+        activation: Activation = "silu",
+        box_activation: Activation | None = None,
+        cls_activation: Activation | None = None,
         width: int = 128,
         depth: int = 2,
         norm: str = "batch",
