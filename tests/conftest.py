@@ -66,7 +66,7 @@ def overfit_config(tmp_path: Path, root: Path, extra=()) -> DictConfig:
 def overfit_run(tmp_path_factory, overfit_root):
     """A detector trained to overfit ``overfit_root`` (about 25 s on 2 cores): (config, metrics, run folder),
     its checkpoint in ``<run folder>/checkpoints/last.ckpt``. Shared by the training, predict and export tests."""
-    from yololab import train
+    from yololab.tasks import train
 
     tmp_path = tmp_path_factory.mktemp("overfit")
     cfg = overfit_config(tmp_path, overfit_root)

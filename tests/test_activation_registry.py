@@ -130,8 +130,8 @@ def test_a_checkpoint_imports_no_activation_module_it_names():
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs the export extras")
 def test_export_checks_an_activation_given_as_a_class():
-    from yololab.export import check_activations
     from yololab.nn.blocks import ConvNormAct
+    from yololab.tasks.export import check_activations
 
     model = nn.Sequential(ConvNormAct(3, 4, activation=nn.Hardtanh), ConvNormAct(4, 4, activation="relu"))
     assert check_activations(model) == ["Hardtanh", "relu"]

@@ -7,7 +7,7 @@ import math
 from omegaconf import OmegaConf
 from tests.conftest import compose_config
 
-from yololab import benchmark
+from yololab.tasks import benchmark
 
 
 def test_benchmark_runs_each_variant_and_writes_json(tmp_path, synthetic_root, capsys):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from tests.conftest import compose_config
 
-from yololab import evaluate, export, predict, train
+from yololab.tasks import evaluate, export, predict, train
 
 ENTRY_POINTS = {"eval": evaluate, "predict": predict, "export": export}
 

@@ -9,7 +9,7 @@ from tests.conftest import compose_config
 
 from yololab.cli import CONFIG_DIR
 from yololab.module import YOLODetectorModule
-from yololab.train import build
+from yololab.tasks.train import build
 from yololab.utils.instantiate import instantiate_group
 
 

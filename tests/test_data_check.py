@@ -12,12 +12,12 @@ from PIL import Image
 from tests.conftest import compose_config
 from tests.writers import distinct_image, write_coco, write_voc, write_yolo
 
-from yololab import check_data, train
 from yololab.data.check import scan
 from yololab.data.datamodule import DefectDataModule
 from yololab.data.formats import open_dataset
 from yololab.data.image_cache import ImageCache
 from yololab.data.records import DataError
+from yololab.tasks import check_data, train
 
 NAMES = ["crack", "pit"]
 TRUNCATED = r"unreadable image \(image file is truncated \(\d+ bytes not processed\)\); skipped"

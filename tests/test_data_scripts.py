@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 from tests.conftest import compose_config
 
-from yololab import benchmark_loader, show_augmentations
+from yololab.tasks import benchmark_loader, show_augmentations
 
 
 def test_show_augmentations_writes_a_grid_png(tmp_path, synthetic_root):

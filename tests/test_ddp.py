@@ -13,10 +13,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tests.conftest import compose_config
 
-from yololab import evaluate
 from yololab.data.datamodule import DefectDataModule
 from yololab.data.synthetic import SyntheticDefects
 from yololab.metrics import build_map_metric
+from yololab.tasks import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 

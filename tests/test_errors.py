@@ -12,7 +12,7 @@ import torch
 from hydra.errors import InstantiationException
 from tests.conftest import compose_config
 
-from yololab import train
+from yololab.tasks import train
 
 REPO = Path(__file__).resolve().parents[1]
 

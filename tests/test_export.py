@@ -7,12 +7,12 @@ import pytest
 import torch
 from tests.conftest import compose_config
 
-from yololab import export
 from yololab.data.records import DataError
-from yololab.evaluate import load_checkpoint
-from yololab.export import ExportError, Tolerance, check_activation, export_onnx, read_metadata, verify_onnx
 from yololab.inference import gather_inputs, letterbox_batch, read_images
+from yololab.module import YOLODetectorModule
 from yololab.nn.activations import REGISTRY, ActivationSpec
+from yololab.tasks import export
+from yololab.tasks.export import ExportError, Tolerance, check_activation, export_onnx, read_metadata, verify_onnx
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_checkpoint_exports_and_matches_pytorch(exported):
 def test_a_changed_weight_is_caught(exported, overfit_root):
     """The check can fail: the class logits' biases moved by 0.01 in PyTorch alone."""
     _, ckpt, tmp_path = exported
-    module, _ = load_checkpoint(ckpt)
+    module = YOLODetectorModule.from_checkpoint(ckpt)
     loaded, _ = read_images(gather_inputs(overfit_root / "images" / "train")[:2])
     batch = letterbox_batch([image for _, image in loaded], 160)
     with torch.no_grad():

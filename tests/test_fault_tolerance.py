@@ -15,8 +15,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import open_dict
 from tests.conftest import compose_config
 
-from yololab import train
 from yololab.callbacks.fault_tolerance import DivergenceError
+from yololab.tasks import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def test_last_in_a_new_run_folder_resumes_the_newest_run_of_the_task(tmp_path, s
     short = [*base(synthetic_root), "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
     train.run(run_under_logs(tmp_path, "first", [*short, "trainer.max_epochs=1"]))
     first = tmp_path / "logs" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt"
-    with caplog.at_level(logging.INFO, logger="yololab.train"):
+    with caplog.at_level(logging.INFO, logger="yololab.tasks.train"):
         train.run(run_under_logs(tmp_path, "second", [*short, "ckpt_path=last"]))
     assert f"ckpt_path=last: resuming the newest last.ckpt under {tmp_path / 'logs' / 'train'}: {first}" in caplog.text
     assert rows_per_step(tmp_path / "logs" / "train" / "runs" / "second") == {2: 1, 3: 1}  # epoch 2 only

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from yololab import gpu_check
-from yololab.gpu_check.steps import STEPS
+from yololab.tasks import gpu_check
+from yololab.tasks.gpu_check.steps import STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 

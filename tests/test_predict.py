@@ -13,11 +13,11 @@ import torch
 from tests.conftest import compose_config
 from torchvision.ops import box_iou
 
-from yololab import predict
 from yololab.data.formats import open_dataset
 from yololab.data.records import DataError
 from yololab.inference import gather_inputs
-from yololab.predict import PALETTE
+from yololab.tasks import predict
+from yololab.tasks.predict import PALETTE
 
 
 def predict_config(tmp_path, ckpt, input, *extra):

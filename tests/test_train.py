@@ -10,8 +10,9 @@ import torch
 from tests.conftest import compose_config, overfit_config
 from torch import nn
 
-from yololab import evaluate, train
 from yololab.callbacks.ema import ModelEMA
+from yololab.module import YOLODetectorModule
+from yololab.tasks import evaluate, train
 
 # Measured 2026-12-01 with the reference task-aligned assigner (tests/test_train.py -rP, 200 steps on eight
 # images; mAP50 after 50/100/150/200 steps): mlp 0.20 0.13 1.00 1.00; fc at width 256 (experiment=fc_head)
@@ -145,7 +146,7 @@ def test_validation_and_the_checkpoint_use_the_ema_weights(tmp_path, synthetic_r
     assert any(not torch.allclose(v, raw[-1][n]) for n, v in ckpt["state_dict"].items() if v.is_floating_point())
 
     (batch,) = recorder.val_batches
-    ema_model, _ = evaluate.load_checkpoint(path)
+    ema_model = YOLODetectorModule.from_checkpoint(path)
     size = tuple(batch["images"].shape[-2:])
     with torch.no_grad():
         ema_loss = ema_model.loss_fn(ema_model(batch["images"]), batch["targets"], size).total.item()

@@ -9,8 +9,8 @@ from PIL import Image
 from tests.conftest import compose_config
 from tests.writers import write_coco, write_voc
 
-from yololab import train
 from yololab.data.formats import open_dataset
+from yololab.tasks import train
 
 
 @pytest.fixture(scope="module")

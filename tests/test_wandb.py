@@ -10,9 +10,9 @@ import pytest
 import wandb
 from tests.conftest import compose_config
 
-from yololab import train
 from yololab.callbacks.gradient_flow import select_layers
 from yololab.data.synthetic import CLASS_NAMES
+from yololab.tasks import train
 from yololab.utils.wandb import resolve_mode
 
 

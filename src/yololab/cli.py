@@ -7,7 +7,6 @@ status 1; ``HYDRA_FULL_ERROR=1`` shows the full traceback instead.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import os
 import signal
@@ -77,14 +76,23 @@ def refuses_renamed_keys(main):
     return checked
 
 
-@refuses_renamed_keys
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@reported
+def entry(config_name: str):
+    """``hydra.main`` on ``configs/<config_name>.yaml`` around a :func:`reported` task. Each task below imports
+    its module inside its body, so ``--help`` and config errors come before torch loads."""
+
+    def wrap(task):
+        main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(reported(task))
+        return refuses_renamed_keys(main)
+
+    return wrap
+
+
+@entry("train")
 def train(cfg: DictConfig) -> float | None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from yololab.multirun import job_scope, optimized_value
-    from yololab.train import run
+    from yololab.tasks.train import run
 
     try:
         with job_scope(cfg):
@@ -94,33 +102,52 @@ def train(cfg: DictConfig) -> float | None:
     return optimized_value(cfg, metrics)
 
 
-@refuses_renamed_keys
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="check_data")
-@reported
+@entry("check_data")
 def check_data(cfg: DictConfig) -> None:
-    from yololab.check_data import run
+    from yololab.tasks.check_data import run
 
     status = run(cfg)
     if status:
         raise SystemExit(status)
 
 
-def _entry(config_name: str, module: str):
-    """A Hydra entry point that runs ``yololab.<module>.run`` on the composed ``config_name`` config
-    (imported late, so ``--help`` and config errors come before torch loads)."""
+@entry("eval")
+def evaluate(cfg: DictConfig) -> None:
+    from yololab.tasks.evaluate import run
 
-    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
-    @reported
-    def main(cfg: DictConfig) -> None:
-        importlib.import_module(f"yololab.{module}").run(cfg)
-
-    main.__name__ = module
-    return refuses_renamed_keys(main)
+    run(cfg)
 
 
-evaluate = _entry("eval", "evaluate")
-show_augmentations = _entry("show_augmentations", "show_augmentations")
-benchmark_loader = _entry("benchmark_loader", "benchmark_loader")
-predict = _entry("predict", "predict")
-export = _entry("export", "export")
-benchmark = _entry("benchmark", "benchmark")
+@entry("show_augmentations")
+def show_augmentations(cfg: DictConfig) -> None:
+    from yololab.tasks.show_augmentations import run
+
+    run(cfg)
+
+
+@entry("benchmark_loader")
+def benchmark_loader(cfg: DictConfig) -> None:
+    from yololab.tasks.benchmark_loader import run
+
+    run(cfg)
+
+
+@entry("predict")
+def predict(cfg: DictConfig) -> None:
+    from yololab.tasks.predict import run
+
+    run(cfg)
+
+
+@entry("export")
+def export(cfg: DictConfig) -> None:
+    from yololab.tasks.export import run
+
+    run(cfg)
+
+
+@entry("benchmark")
+def benchmark(cfg: DictConfig) -> None:
+    from yololab.tasks.benchmark import run
+
+    run(cfg)

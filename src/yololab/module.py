@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 from torchvision.ops import clip_boxes_to_image
 
+from yololab.checkpoints import read_checkpoint, stored_run
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
@@ -57,6 +60,18 @@ class YOLODetectorModule(L.LightningModule):
         self.last_map_result: dict[str, dict] = {}  # the latest torchmetrics mAP result per stage, for callbacks
         self.config: dict = {}  # the resolved run config; stored in checkpoints so they rebuild the model alone
         self._eval_copy: dict[str, nn.Module] = {}  # a plain dict: the fused copy is never a submodule
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> YOLODetectorModule:
+        """The module a yololab checkpoint holds, with its (EMA) weights, in eval mode; its ``config`` is the run
+        config stored in the checkpoint. Unlike Lightning's ``load_from_checkpoint`` it builds the model from
+        that config alone, after checking it (see ``yololab.checkpoints``)."""
+        ckpt = read_checkpoint(path, map_location)
+        meta = stored_run(ckpt, path)
+        model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"])
+        model.load_state_dict(ckpt["state_dict"])
+        model.config = meta["config"]
+        return model.eval()
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         return self.model(images)

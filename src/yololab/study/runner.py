@@ -4,7 +4,7 @@ Every run executes the command ``wandb agent`` would run (:mod:`yololab.study.sw
 overrides given after ``--``, from the current folder. Its run folder, ``<sweep dir>/<name>``, reaches
 Hydra through the ``YOLOLAB_RUN_DIR`` environment variable (``configs/hydra/default.yaml``), so the command
 itself stays the agent's. ``python`` is the interpreter running this script (its folder leads ``PATH``).
-A run is finished when its folder holds ``metrics.json``, which ``yololab.train.run`` writes last. A
+A run is finished when its folder holds ``metrics.json``, which ``yololab.tasks.train.run`` writes last. A
 restart skips finished runs, resumes an unfinished run from its ``checkpoints/last.ckpt`` (same folder, same
 W&B id, which the checkpoint carries), and starts over only a run whose folder holds no checkpoint.
 """

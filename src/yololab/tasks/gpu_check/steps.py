@@ -20,11 +20,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from yololab import evaluate, train
-from yololab.benchmark import train_throughput, variant_config
-from yololab.benchmark_loader import images_per_second
 from yololab.cli import CONFIG_DIR
-from yololab.gpu_check.measures import (
+from yololab.tasks import evaluate, train
+from yololab.tasks.benchmark import train_throughput, variant_config
+from yololab.tasks.benchmark_loader import images_per_second
+from yololab.tasks.gpu_check.measures import (
     REPO,
     DeviceMemoryPeak,
     StepTimeout,
@@ -36,7 +36,7 @@ from yololab.gpu_check.measures import (
     reset_gpu_peak,
     run_logged,
 )
-from yololab.gpu_check.plan import Plan
+from yololab.tasks.gpu_check.plan import Plan
 
 STUDY_SWEEP = REPO / "studies" / "neu-det" / "sweep.yaml"
 
@@ -119,7 +119,7 @@ def throughput(check: Check, section: dict, deadline: float) -> None:
 
 def fit_and_eval(check: Check, section: dict, deadline: float) -> None:
     """A short fit on the plan's trainer, cut by Lightning's ``max_time`` if slow; then the last checkpoint
-    evaluated by ``yololab.evaluate`` (as ``scripts/eval.py`` would)."""
+    evaluated by ``yololab.tasks.evaluate`` (as ``scripts/eval.py`` would)."""
     plan = check.plan
     cfg = check.compose([*check.run_args(plan.workers), f"trainer={plan.trainer}",
                          f"trainer.max_epochs={plan.fit_epochs}"], "fit")

@@ -21,8 +21,8 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from yololab.benchmark_loader import images_per_second
-from yololab.train import build
+from yololab.tasks.benchmark_loader import images_per_second
+from yololab.tasks.train import build
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def train_throughput(cfg: DictConfig, warmup: int, steps: int) -> dict:
 
 def ultralytics_throughput(python: str, cfg: DictConfig, warmup: int, steps: int) -> dict | None:
     """Runs ``scripts/bench_ultralytics.py`` with ``python`` (an interpreter that has ultralytics)."""
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_ultralytics.py"
+    script = Path(__file__).resolve().parents[3] / "scripts" / "bench_ultralytics.py"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [python, str(script), "--data", str(Path(cfg.data.root).resolve()), "--imgsz", str(cfg.data.img_size),

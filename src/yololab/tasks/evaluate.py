@@ -8,32 +8,20 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from yololab.checkpoints import read_checkpoint, stored_run
 from yololab.module import YOLODetectorModule
-from yololab.train import report, write_run_files
 from yololab.utils.instantiate import instantiate_group
+from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
 
 log = logging.getLogger(__name__)
-
-
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[YOLODetectorModule, dict]:
-    """The module with the checkpoint's (EMA) weights, and the run config stored in it (checked first: see
-    ``yololab.checkpoints``)."""
-    ckpt = read_checkpoint(path, map_location)
-    meta = stored_run(ckpt, path)
-    model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.config = meta["config"]
-    return model.eval(), meta["config"]
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Metrics of ``cfg.ckpt_path`` on ``cfg.split``; ``data.*`` overrides apply over the stored data config."""
     if not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path is required: python scripts/eval.py ckpt_path=path/to/file.ckpt")
-    model, stored = load_checkpoint(cfg.ckpt_path)
+    model = YOLODetectorModule.from_checkpoint(cfg.ckpt_path)
     overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
-    data_cfg = OmegaConf.merge(stored["data"], overrides)
+    data_cfg = OmegaConf.merge(model.config["data"], overrides)
     if cfg.split != "val":  # any other split is evaluated as the test split
         data_cfg.test_split = cfg.split
     datamodule = hydra.utils.instantiate(data_cfg)
@@ -41,8 +29,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
                                       callbacks=[])
     runner = trainer.validate if cfg.split == "val" else trainer.test
     runner(model, datamodule=datamodule)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics = trainer_metrics(trainer)
     if trainer.is_global_zero:
         write_run_files(Path(cfg.paths.output_dir), OmegaConf.to_container(cfg, resolve=True), metrics)
-        log.info("%s on %s: %s", cfg.ckpt_path, cfg.split, report(metrics))
+        log.info("%s on %s: %s", cfg.ckpt_path, cfg.split, metrics_line(metrics))
     return metrics

@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 from torchvision.utils import draw_bounding_boxes
 
 from yololab.data.records import DataError, DataProblem
-from yololab.evaluate import load_checkpoint
 from yololab.inference import common_root, gather_inputs, letterbox_batch, read_images
 from yololab.module import YOLODetectorModule
 
@@ -51,10 +50,10 @@ class PredictSettings:
                              "lie in [0, 1], img_size is a positive multiple of 32, max_det and batch_size >= 1")
 
     @classmethod
-    def resolve(cls, cfg: DictConfig, module: YOLODetectorModule, stored: dict) -> PredictSettings:
-        """The config's values; ``null`` ones come from the checkpoint."""
+    def resolve(cls, cfg: DictConfig, module: YOLODetectorModule) -> PredictSettings:
+        """The config's values; ``null`` ones come from the checkpoint (the module and its stored run config)."""
         defaults = {"conf": module.predict_conf_threshold, "iou": module.val_iou_threshold,
-                    "img_size": stored["data"]["img_size"], "max_det": module.max_detections, "batch_size": 8}
+                    "img_size": module.config["data"]["img_size"], "max_det": module.max_detections, "batch_size": 8}
         values = {}
         for key, default in defaults.items():
             value = default if cfg.get(key) is None else cfg.get(key)
@@ -176,8 +175,8 @@ def run(cfg: DictConfig) -> dict:
     if detections_file.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"detections_file must end in .json or .csv, got {detections_file.name}")
     plan = plan_outputs(cfg.input, out_dir)
-    module, stored = load_checkpoint(cfg.ckpt_path)
-    settings = PredictSettings.resolve(cfg, module, stored)
+    module = YOLODetectorModule.from_checkpoint(cfg.ckpt_path)
+    settings = PredictSettings.resolve(cfg, module)
     module.to(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     rows, done, problems = write_predictions(module, plan, settings)
     if problems:

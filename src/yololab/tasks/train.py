@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ from yololab.checkpoints import check_fits, read_checkpoint
 from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
+from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
 from yololab.utils.wandb import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -123,17 +123,6 @@ def logged_steps(ckpt: dict) -> int:
     return int(loop.get("_batches_that_stepped", ckpt.get("global_step", 0)))
 
 
-def report(metrics: dict, keys=("val/mAP50", "val/mAP50-95", "test/mAP50", "test/mAP50-95")) -> str:
-    return "  ".join(f"{k}={float(metrics[k]):.4f}" for k in keys if k in metrics)
-
-
-def write_run_files(out: Path, config: dict, metrics: dict[str, float]) -> None:
-    """``config.yaml`` (resolved) and ``metrics.json`` (final values) in the run folder, for analysis."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(config))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-
-
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and test, with ``test=true``); returns the final metrics."""
     checkpoint = resolve_checkpoint(cfg)
@@ -141,17 +130,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     try:
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics = trainer_metrics(trainer)
         if cfg.get("test", False):
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+            metrics.update(trainer_metrics(trainer))
     except BaseException:
         finish_wandb(exit_code=1)
         raise
     finish_wandb()
     if trainer.is_global_zero:
         write_run_files(Path(cfg.paths.output_dir), model.config, metrics)
-        log.info("final metrics: %s", report(metrics))
+        log.info("final metrics: %s", metrics_line(metrics))
         log.info("outputs in %s", cfg.paths.output_dir)
     return metrics

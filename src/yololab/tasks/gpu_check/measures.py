@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from yololab.benchmark import cpu_bf16_support
+from yololab.tasks.benchmark import cpu_bf16_support
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 class StepTimeout(Exception):

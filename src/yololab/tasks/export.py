@@ -31,10 +31,10 @@ from yololab.data.formats import open_dataset
 from yololab.data.formats.common import list_images
 from yololab.data.records import DataError, DataProblem
 from yololab.data.synthetic import render_image
-from yololab.evaluate import load_checkpoint
 from yololab.inference import gather_inputs, letterbox_batch, read_images
 from yololab.models.detector import YOLODetector
 from yololab.models.summary import activation_specs
+from yololab.module import YOLODetectorModule
 from yololab.nn.activations import ActivationSpec
 
 DEFAULT_OPSET = 18
@@ -256,7 +256,8 @@ def run(cfg: DictConfig) -> dict:
         raise ValueError("ckpt_path is required: python scripts/export.py ckpt_path=path/to/last.ckpt format=onnx")
     if cfg.format != "onnx":
         raise ValueError(f"format={cfg.format!r} is not supported; valid: onnx")
-    module, stored = load_checkpoint(cfg.ckpt_path)
+    module = YOLODetectorModule.from_checkpoint(cfg.ckpt_path)
+    stored = module.config
     img_size = int(cfg.img_size or stored["data"]["img_size"])
     metadata = {"class_names": module.class_names, "img_size": img_size, "in_channels": module.model.in_channels,
                 "reg_max": module.model.reg_max, "conf_threshold": module.predict_conf_threshold,
