@@ -13,8 +13,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from yololab.cli import CONFIG_DIR
 from yololab.data.synthetic import SyntheticDefects
+from yololab.utils.paths import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 NEU_DET = Path(os.environ.get("NEU_DET_ROOT", REPO.parent / "shared" / "datasets" / "neu-det"))

@@ -7,10 +7,10 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from tests.conftest import compose_config
 
-from yololab.cli import CONFIG_DIR
 from yololab.module import YOLODetectorModule
 from yololab.tasks.train import build
 from yololab.utils.instantiate import instantiate_group
+from yololab.utils.paths import CONFIG_DIR
 
 
 def options(group: str) -> list[str]:

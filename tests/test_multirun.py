@@ -19,8 +19,8 @@ from omegaconf import read_write
 from tests.conftest import compose_config
 
 from yololab import multirun
-from yololab.cli import CONFIG_DIR
 from yololab.study.runs import load_runs_dir
+from yololab.utils.paths import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 # one epoch of two batches on the small synthetic set

@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from tests.conftest import MINI_SWEEP_OVERRIDES, REPO, working_dir
 
-from yololab.cli import CONFIG_DIR
 from yololab.study import runner
 from yololab.study.sweep import SweepFileError, agent_command, load_sweep, plan, sweep_points
+from yololab.utils.paths import CONFIG_DIR
 
 ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_relu:0.3", "elu", "selu", "silu",
         "gelu", "mish"]

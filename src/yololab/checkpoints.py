@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from yololab.cli import CONFIG_DIR
+from yololab.utils.paths import CONFIG_DIR
 
 
 class CheckpointError(ValueError):

@@ -19,9 +19,9 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from yololab.utils import resolvers
+from yololab.utils.paths import CONFIG_DIR
 
 resolvers.register()
-CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 # config keys that were renamed: an override of the old key stops, naming the new one

@@ -20,7 +20,6 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from yololab.cli import CONFIG_DIR
 from yololab.tasks import evaluate, train
 from yololab.tasks.benchmark import train_throughput, variant_config
 from yololab.tasks.benchmark_loader import images_per_second
@@ -37,6 +36,7 @@ from yololab.tasks.gpu_check.measures import (
     run_logged,
 )
 from yololab.tasks.gpu_check.plan import Plan
+from yololab.utils.paths import CONFIG_DIR
 
 STUDY_SWEEP = REPO / "studies" / "neu-det" / "sweep.yaml"
 

@@ -1,0 +1,10 @@
+"""Where the repository's Hydra configs are: ``configs/`` beside ``src/``, or ``$YOLOLAB_CONFIG_DIR``.
+
+Its own module, below everything that reads it (the entry points, the checkpoint allowlist, tests), so that
+library code never imports the entry points.
+"""
+
+import os
+from pathlib import Path
+
+CONFIG_DIR = os.environ.get("YOLOLAB_CONFIG_DIR", str(Path(__file__).resolve().parents[3] / "configs"))
