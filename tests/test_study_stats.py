@@ -46,6 +46,21 @@ def test_sign_flip_test_is_exact():
     assert stats.sign_flip_test(mixed, [0.0] * 6) == pytest.approx(exact_sign_flip(mixed), abs=1e-12)
 
 
+def test_one_pair_is_no_evidence():
+    """A study stopped after one seed per arm: the exact p of one pair is 1 (both signs equally extreme)."""
+    result = stats.paired("a", "b", {0: 0.30}, {0: 0.25})
+    assert result.n == 1 and result.p == 1.0 and result.mean_diff == pytest.approx(0.05)
+    assert math.isnan(result.ci_low) and math.isnan(result.sd)
+
+
+def test_trend_on_one_seed_is_exact():
+    """One seed, 3 equally spaced levels, a monotone response: 2 of the 3! orderings reach its |change|
+    (itself and its reverse)."""
+    result = stats.trend([0.0, 0.1, 0.2], [[0.20], [0.25], [0.40]])
+    assert result.n == 1 and result.p == pytest.approx(2 / 6)
+    assert result.change == pytest.approx(result.per_seed[0])
+
+
 def test_sign_flip_floor():
     assert stats.sign_flip_floor(3) == 0.25
     assert stats.sign_flip_floor(5) == 0.0625

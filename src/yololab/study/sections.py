@@ -29,6 +29,10 @@ def pts(value: float) -> str:
     return "–" if math.isnan(value) else f"{100 * value:.2f}"
 
 
+def signed_pts(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:+.2f}"
+
+
 def summary_cell(s: stats.Summary) -> str:
     return f"{pts(s.mean)} ± {pts(s.std)} [{pts(s.ci_low)}, {pts(s.ci_high)}]"
 
@@ -78,7 +82,7 @@ def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: st
     parts = [f"## Differences against {baseline}, paired by seed\n\nArm minus {baseline} over the seeds both ran, "
              f"in mAP points. {UNADJUSTED}\n"]
     for metric, rows in comparisons.items():
-        body = [[c.arm, str(c.n), f"{100 * c.mean_diff:+.2f}", f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]",
+        body = [[c.arm, str(c.n), signed_pts(c.mean_diff), f"[{signed_pts(c.ci_low)}, {signed_pts(c.ci_high)}]",
                  f"{c.p:.3g}", f"{c.p_holm:.3g}"] for c in rows]
         parts.append(f"**{metric}**\n\n" + table(["arm", "pairs", "mean diff", "95% CI", "p", "Holm p"], body))
     floor = {c.n for rows in comparisons.values() for c in rows}

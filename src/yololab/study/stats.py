@@ -21,6 +21,7 @@ effect rests on that interval. Every random draw uses a fixed seed, so a report 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -114,6 +115,8 @@ def sign_flip_test(x, y) -> float:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.size < 1:
         return math.nan
+    if x.size == 1:  # both signs of one difference are equally extreme (scipy refuses a single pair)
+        return 1.0
     res = stats.permutation_test((x, y), _mean_difference, permutation_type="samples", vectorized=True,
                                  n_resamples=RESAMPLES, alternative="two-sided", rng=RNG_SEED)
     return float(res.pvalue)
@@ -211,11 +214,20 @@ def trend(levels, columns) -> Trend:
     per_seed = _slope(x)(*table[:, None, :], axis=0) if n else np.array([])
     change = float(per_seed.mean()) if n else math.nan
     p = math.nan
-    if n and len(x) > 1:
+    if n == 1 and len(x) > 1:  # scipy refuses one seed: its k! orderings, enumerated
+        p = _one_seed_trend_p(x, table[:, 0])
+    elif n and len(x) > 1:
         p = float(stats.permutation_test(tuple(table), _slope(x), permutation_type="samples", vectorized=True,
                                          n_resamples=RESAMPLES, alternative="two-sided", rng=RNG_SEED).pvalue)
     return Trend(tuple(float(v) for v in x), n, change, *t_interval(per_seed), p,
                  tuple(float(v) for v in per_seed))
+
+
+def _one_seed_trend_p(levels: np.ndarray, values: np.ndarray) -> float:
+    change = _slope(levels)
+    observed = abs(change(*values[:, None], axis=0))
+    shuffled = [abs(change(*np.asarray(order)[:, None], axis=0)) for order in itertools.permutations(values)]
+    return float(np.mean(np.asarray(shuffled) >= observed))
 
 
 def trend_floor(k: int, n: int) -> float:
