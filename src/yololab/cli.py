@@ -18,10 +18,8 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from yololab.utils import resolvers
 from yololab.utils.paths import CONFIG_DIR
 
-resolvers.register()
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 # config keys that were renamed: an override of the old key stops, naming the new one

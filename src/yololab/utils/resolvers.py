@@ -1,4 +1,4 @@
-"""OmegaConf resolvers the configs use, registered when :mod:`yololab.cli` is imported.
+"""OmegaConf resolvers the configs use, registered when :mod:`yololab.utils.paths` is imported.
 
 ``${yololab.cwd:}`` is the folder the command was started from. ``${hydra:runtime.cwd}`` says the same inside
 a job, but Hydra resolves ``hydra.sweep.dir`` (which sits under ``paths.log_dir``) before any job has set
