@@ -95,6 +95,17 @@ def test_ten_seeds_decide_every_claim():
         "significantly higher (as claimed)", "lower, not significant; the CI excludes higher by 1.00 or more"]
 
 
+def test_under_the_t_test_five_seeds_can_decide_what_the_sign_flip_test_cannot():
+    """Five seeds: the sign-flip test's smallest p, 2/2^5 = 0.0625, never passes α = 0.05; the t-test's can."""
+    assert claims.evaluate_claims(study(5))[0].verdict == "inconclusive"
+    found = claims.evaluate_claims(study(5), Design(test="paired_t"))
+    first = found[0].findings[0]
+    assert found[0].verdict == "supported" and first.effect.p < 0.05 / 2
+    assert "p (paired t-test) Holm-adjusted" in found[0].family
+    assert "one-sample t-test of the per-seed changes; each α against the lowest: the paired t-test." in \
+        found[2].notes[0]
+
+
 def test_three_seeds_are_inconclusive_and_say_which_way():
     found = claims.evaluate_claims(study(3))
     assert found[0].verdict == "inconclusive"
@@ -158,6 +169,9 @@ def test_the_study_file(tmp_path):
     assert Design().claims == tuple(BUILTIN.values())
     path.write_text("claims: [nonsense]\n")
     with pytest.raises(StudyDataError, match="unknown claim 'nonsense'"):
+        load_design(path)
+    path.write_text("test: wilcoxon\n")
+    with pytest.raises(StudyDataError, match="test: 'wilcoxon' is not a test; use one of sign_flip, paired_t"):
         load_design(path)
     path.write_text("baseline: relu\nmargn: 0.1\n")
     with pytest.raises(StudyDataError, match="unknown keys margn"):

@@ -143,3 +143,32 @@ def test_trend_is_the_exact_within_seed_permutation_test():
     assert t.change == pytest.approx(observed)
     assert t.p == pytest.approx(expected)
     assert stats.trend_floor(3, 3) == pytest.approx(2 / 216)
+
+
+def test_paired_t_test_against_a_hand_computed_value():
+    """Differences 1, 2, 3: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.4641 on 2 degrees of freedom; the two-sided
+    p of t on 2 df is 1 - t / sqrt(t^2 + 2) in closed form = 1 - 3.4641 / 3.7417 = 0.07418."""
+    t = 2 / (1 / math.sqrt(3))
+    assert stats.paired_t_test([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]) == pytest.approx(1 - t / math.sqrt(t * t + 2),
+                                                                                abs=1e-12)
+    assert stats.paired_t_test([0.3], [0.2]) == 1.0  # one pair: no degrees of freedom, no evidence
+    assert stats.paired_t_test([0.3, 0.4], [0.3, 0.4]) == 1.0 and stats.paired_t_test([0.5, 0.75], [0.25, 0.5]) == 0.0
+
+
+def test_a_study_chooses_the_test_of_p_and_sees_the_other_beside_it():
+    x, y = dict(enumerate(A[:5])), dict(enumerate(B[:5]))
+    sign_flip, t = stats.paired("a", "b", x, y), stats.paired("a", "b", x, y, test="paired_t")
+    assert sign_flip.p == t.p_other == pytest.approx(exact_sign_flip(np.subtract(A[:5], B[:5])), abs=1e-12)
+    assert t.p == sign_flip.p_other == pytest.approx(scipy_stats.ttest_rel(A[:5], B[:5]).pvalue, abs=1e-15)
+    assert sign_flip.p >= 2 / 2**5 and stats.test_floor("sign_flip", 5) == 2 / 2**5
+    assert stats.test_floor("paired_t", 5) == 0.0 and stats.test_floor("paired_t", 1) == 1.0
+    # with five seeds the sign-flip test can detect nothing at α = 0.05 / 3; the t-test can
+    assert stats.min_detectable(0.005, 5, 0.05, 3) == math.inf
+    assert 0 < stats.min_detectable(0.005, 5, 0.05, 3, floor=stats.test_floor("paired_t", 5)) < math.inf
+
+
+def test_trend_under_the_t_test_is_the_one_sample_t_test_of_the_per_seed_changes():
+    levels, columns = [0.0, 0.1, 0.3], [[0.20, 0.22, 0.21], [0.21, 0.22, 0.23], [0.25, 0.24, 0.27]]
+    result = stats.trend(levels, columns, test="paired_t")
+    assert result.p == pytest.approx(scipy_stats.ttest_1samp(result.per_seed, 0.0).pvalue, abs=1e-15)
+    assert result.p_floor == 0.0 and stats.trend(levels, columns).p_floor == pytest.approx(2 / 6**3)

@@ -121,7 +121,8 @@ def test_every_claim_table_states_its_multiplicity(tmp_path):
     claims = text.split("### Claim ")[1:]
     assert len(claims) == 4
     for claim in claims:
-        assert "p Holm-adjusted within this claim only; 95% t intervals over seeds, unadjusted" in claim
+        assert ("p (exact sign-flip permutation test) Holm-adjusted within this claim only; 95% t intervals over "
+                "seeds, unadjusted") in claim
     assert "| comparison | n | mean diff (mAP points) | 95% CI | p | Holm p | smallest detectable | result |" in text
 
 

@@ -3,6 +3,7 @@ command, and a real mini sweep that a restart skips."""
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from tests.conftest import MINI_SWEEP_OVERRIDES, REPO, working_dir
 
 from yololab.study import runner
@@ -195,13 +197,26 @@ def test_the_runner_uses_the_interpreter_that_runs_it(tmp_path):
     assert env["YOLOLAB_RUN_DIR"] == str(run.run_dir.resolve())
 
 
+def hydra_value(override: str):
+    """The value Hydra's own override parser reads from ``key=value``."""
+    return OverridesParser.create().parse_override(override).value()
+
+
+@pytest.mark.parametrize("path", ["/runs/model.head.activation=relu,seed=1/last.ckpt", "/it's here/a b/[x]{y}",
+                                  "/ends/in\\", "/a\\'b/c"])
+def test_a_resumed_run_passes_its_checkpoint_path_to_hydra_literally(path):
+    assert hydra_value(f"ckpt_path={runner.quoted(path)}") == path
+
+
 def test_a_killed_sweep_resumes_its_unfinished_run_and_ends_as_an_uninterrupted_one(
         tmp_path, synthetic_root, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     sweep_file = tmp_path / "sweep.yaml"
     cfg = yaml.safe_load((REPO / "sweep.yaml").read_text())
-    cfg["parameters"] = {"experiment": {"value": "study/head_activation"}, "model.head.activation": {"value": "relu"},
-                         "seed": {"value": 0}}
+    # swept keys, so that the run folder is named as a study's are: model.head.activation=relu,seed=0 (an
+    # unquoted ckpt_path=<that folder>/... broke Hydra's override grammar on resume)
+    cfg["parameters"] = {"experiment": {"value": "study/head_activation"},
+                         "model.head.activation": {"values": ["relu"]}, "seed": {"values": [0]}}
     sweep_file.write_text(yaml.safe_dump(cfg))
     # three epochs of two steps; the kill comes after step 3, in the second epoch, after its first checkpoint
     extra = [*MINI_SWEEP_OVERRIDES, "trainer.max_epochs=3", f"data.root={synthetic_root}"]
@@ -217,7 +232,9 @@ def test_a_killed_sweep_resumes_its_unfinished_run_and_ends_as_an_uninterrupted_
     second = runner.run_sweep([run], cwd=REPO)
     assert second.finished == [run]
     log = (run.run_dir / "console.log").read_text()
-    assert log.count("$ ") == 2 and f"ckpt_path={(run.run_dir / 'checkpoints' / 'last.ckpt').resolve()}" in log
+    assert run.name == "model.head.activation=relu,seed=0" and log.count("$ ") == 2
+    resumed = shlex.split(log.split("\n$ ")[1].splitlines()[0])[-1]
+    assert hydra_value(resumed) == str((run.run_dir / "checkpoints" / "last.ckpt").resolve())
     assert "Restored all states from the checkpoint" in log  # resumed, not restarted
     done, reference = (json.loads((r.run_dir / "metrics.json").read_text()) for r in (run, whole))
     for key in ("val/mAP50", "val/mAP50-95", "val/loss"):

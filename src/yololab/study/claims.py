@@ -39,21 +39,22 @@ class Claim:
     descriptive_scale: Scale = MAGNITUDE
 
 
-def family(groups: dict[str, list[Run]], reference: str, arms: list[str], measure: Callable,
+def family(groups: dict[str, list[Run]], reference: str, arms: list[str], test: str, measure: Callable,
            *args) -> list[stats.Paired]:
     """``arms`` against ``reference`` on ``measure``, paired by seed, Holm-corrected as one family."""
     ref = measures.by_seed(groups[reference], measure, *args)
-    return stats.with_holm([stats.paired(arm, reference, measures.by_seed(groups[arm], measure, *args), ref)
+    return stats.with_holm([stats.paired(arm, reference, measures.by_seed(groups[arm], measure, *args), ref, test)
                             for arm in arms])
 
 
 def effect(c: stats.Paired, alpha: float, family_size: int) -> Effect:
-    detectable = stats.min_detectable(c.sd, c.n, alpha, family_size)
+    detectable = stats.min_detectable(c.sd, c.n, alpha, family_size, floor=stats.test_floor(c.test, c.n))
     return Effect(f"{c.arm} − {c.reference}", c.n, c.mean_diff, c.ci_low, c.ci_high, c.p, c.p_holm, detectable)
 
 
-def family_note(size: int) -> str:
-    return (f"One family of {size} comparison{'s' if size > 1 else ''}: p Holm-adjusted within this claim only; "
+def family_note(size: int, test: str) -> str:
+    return (f"One family of {size} comparison{'s' if size > 1 else ''}: p ({stats.TESTS[test]}) Holm-adjusted "
+            "within this claim only; "
             "95% t intervals over seeds, unadjusted; detectable: the smallest difference a two-sided "
             f"test at α/{size} finds with 80% power, given the spread of the paired differences.")
 
@@ -77,11 +78,12 @@ def compared(spec: ClaimSpec, groups: dict[str, list[Run]], arms: dict[str, Arm]
     if reference in lacking or set(candidates) <= set(lacking):
         what = "gradient norms per layer" if vanishing else design.metric
         return Claim(spec.text, "inconclusive (no data)", f"no run of {', '.join(lacking)} logged {what}")
-    comparisons = family(groups, reference, candidates, measure, *args)
+    comparisons = family(groups, reference, candidates, design.test, measure, *args)
     findings = [judge(effect(c, design.alpha, len(candidates)), spec.direction, margin, design.alpha, scale,
                       WORDS[spec.measure]) for c in comparisons]
     word = verdict(findings, spec.need)
-    claim = Claim(spec.text, word, reason(findings, scale, word), findings, scale, family_note(len(candidates)))
+    claim = Claim(spec.text, word, reason(findings, scale, word), findings, scale,
+                  family_note(len(candidates), design.test))
     return with_magnitude(claim, groups, reference, candidates, design) if vanishing else claim
 
 
@@ -89,7 +91,7 @@ def with_magnitude(claim: Claim, groups: dict[str, list[Run]], reference: str, c
                    design: Design) -> Claim:
     """The overall gradient magnitude of the hidden head layers beside a vanishing claim, as its own family."""
     rows = [judge(effect(c, design.alpha, len(candidates)), 0, design.vanishing_margin, design.alpha, MAGNITUDE)
-            for c in family(groups, reference, candidates, measures.log10_head_grad_norm)]
+            for c in family(groups, reference, candidates, design.test, measures.log10_head_grad_norm)]
     title = ("Overall gradient magnitude (root of the summed squared norms of the hidden head layers; its own "
              "family; descriptive, not part of the verdict: it ignores depth, and a lower loss alone lowers it)")
     return replace(claim, descriptive=rows, descriptive_title=title)
@@ -113,20 +115,22 @@ def common_seeds(by_level: list[dict[int, float]]) -> list[int]:
     return sorted(set.intersection(*(set(v) for v in by_level)))
 
 
-def trend_effect(slopes: list[float], by_level: list[dict[int, float]], alpha: float, size: int) -> Effect:
+def trend_effect(slopes: list[float], by_level: list[dict[int, float]], alpha: float, size: int,
+                 test: str) -> Effect:
     """The change across α over the seeds that ran every level (raw p; Holm comes with the family)."""
     seeds = common_seeds(by_level)
     label = f"trend: change from α = {slopes[0]:g} to {slopes[-1]:g}"
     if not seeds:
         return Effect(label, 0, math.nan, math.nan, math.nan, math.nan, math.nan, math.inf)
-    t = stats.trend(slopes, [[v[s] for s in seeds] for v in by_level])
+    t = stats.trend(slopes, [[v[s] for s in seeds] for v in by_level], test)
     detectable = stats.min_detectable(stats.summarize(t.per_seed).std, t.n, alpha, size, floor=t.p_floor)
     return Effect(label, t.n, t.change, t.ci_low, t.ci_high, t.p, math.nan, detectable)
 
 
-def step_effects(slopes: list[float], by_level: list[dict[int, float]], alpha: float, size: int) -> list[Effect]:
+def step_effects(slopes: list[float], by_level: list[dict[int, float]], alpha: float, size: int,
+                 test: str) -> list[Effect]:
     """Every α against the lowest, paired by seed."""
-    steps = [stats.paired(f"α = {s:g}", f"α = {slopes[0]:g}", v, by_level[0])
+    steps = [stats.paired(f"α = {s:g}", f"α = {slopes[0]:g}", v, by_level[0], test)
              for s, v in zip(slopes[1:], by_level[1:], strict=True)]
     return [effect(c, alpha, size) for c in steps]
 
@@ -150,18 +154,20 @@ def slope_trend(spec: ClaimSpec, groups: dict[str, list[Run]], arms: dict[str, A
     slopes = list(levels)
     by_level = [level_values(groups, n, design.metric) for n in levels.values()]
     size = len(slopes) if len(slopes) > 2 else 1  # with two levels the trend is the paired comparison
-    raw = [trend_effect(slopes, by_level, design.alpha, size)]
-    raw += step_effects(slopes, by_level, design.alpha, size) if size > 1 else []
+    raw = [trend_effect(slopes, by_level, design.alpha, size, design.test)]
+    raw += step_effects(slopes, by_level, design.alpha, size, design.test) if size > 1 else []
     adjusted = stats.holm([e.p for e in raw])
     findings = [judge(replace(e, p_holm=float(a)), 0, design.margin, design.alpha, ACCURACY)
                 for e, a in zip(raw, adjusted, strict=True)]
     word = verdict(findings, "any")
     notes = ["Levels: " + "; ".join(level_name(s, n) for s, n in levels.items()) + ". The trend: the "
              f"least-squares slope of {design.metric} on α within each seed (seeds that ran every level) times the "
-             "range of α, two-sided permutation test shuffling each seed's values among the levels"
-             + ("; each α against the lowest: the paired sign-flip test." if size > 1 else "."),
+             + ("range of α, two-sided permutation test shuffling each seed's values among the levels"
+                if design.test == "sign_flip" else "range of α, two-sided one-sample t-test of the per-seed changes")
+             + (f"; each α against the lowest: the {stats.TESTS[design.test]}." if size > 1 else "."),
              f"Mean {design.metric} (points) by α: {level_means(slopes, by_level)}."]
-    return Claim(spec.text, word, reason(findings, ACCURACY, word), findings, ACCURACY, family_note(size), notes)
+    return Claim(spec.text, word, reason(findings, ACCURACY, word), findings, ACCURACY,
+                 family_note(size, design.test), notes)
 
 
 def evaluate_claims(groups: dict[str, list[Run]], design: Design | None = None) -> list[Claim]:

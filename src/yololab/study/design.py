@@ -8,6 +8,7 @@ A study file is YAML; every key is optional (a top-level ``study:`` mapping is r
     alpha: 0.05             # significance level of each claim's Holm family
     margin: 0.01            # the smallest difference of the metric that matters (0.01 = 1 mAP point)
     vanishing_margin: 0.1   # the same for the log10 input/output gradient ratio (0.1 = a factor 1.26)
+    test: sign_flip         # the p of the verdicts: sign_flip (exact, no assumption; p >= 2/2^n) | paired_t
     claims:                 # default: the four claims of the head-activation study (BUILTIN)
       - leaky_worse
       - {text: "SiLU in the head does better than ReLU.", arms: [silu], reference: relu, direction: higher}
@@ -25,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from yololab.study.runs import StudyDataError
+from yololab.study.stats import TESTS
 
 DIRECTIONS = {"higher": +1, "lower": -1}
 
@@ -61,6 +63,7 @@ class Design:
     alpha: float = 0.05
     margin: float = 0.01
     vanishing_margin: float = 0.1
+    test: str = "sign_flip"  # a key of yololab.study.stats.TESTS
     claims: tuple[ClaimSpec, ...] = field(default_factory=lambda: tuple(BUILTIN.values()))
     source: str = "defaults"  # where the design came from, for the report
 
@@ -101,7 +104,13 @@ def load_design(path: str | Path) -> Design:
     values = {k: v for k, v in data.items() if k != "claims"}
     if "claims" in data:
         values["claims"] = tuple(claim_spec(c, i, str(path)) for i, c in enumerate(data["claims"] or []))
-    return replace(Design(), **values, source=str(path))
+    return checked(replace(Design(), **values, source=str(path)))
+
+
+def checked(design: Design) -> Design:
+    if design.test not in TESTS:
+        raise StudyDataError(f"{design.source}: test: {design.test!r} is not a test; use one of {', '.join(TESTS)}")
+    return design
 
 
 def with_overrides(design: Design, **given) -> Design:
@@ -110,4 +119,4 @@ def with_overrides(design: Design, **given) -> Design:
     if not given:
         return design
     source = "the command line" if design.source == "defaults" else f"{design.source} and the command line"
-    return replace(design, **given, source=source)
+    return checked(replace(design, **given, source=source))

@@ -78,13 +78,13 @@ def write_report(runs: list[Run], out: Path, source: str, design: Design | None 
     if len(groups) < 2:
         raise StudyDataError(f"{source}: only one arm ({baseline}); a report compares two or more")
     others = [arm for arm in groups if arm != baseline]
-    comparisons = {m: claims.family(groups, baseline, others, measures.final, m) for m in METRICS}
+    comparisons = {m: claims.family(groups, baseline, others, design.test, measures.final, m) for m in METRICS}
     target = options.target if options.target is not None else default_target(groups, design.metric,
                                                                                options.target_fraction)
     out.mkdir(parents=True, exist_ok=True)
     draw(groups, comparisons, baseline, design, target, out)
     text = "\n".join([section_runs(groups, arms.describe(groups), source), section_design(design, baseline, why),
-                      section_accuracy(groups), section_differences(comparisons, baseline),
+                      section_accuracy(groups), section_differences(comparisons, baseline, design.test),
                       section_training(groups, design.metric, target),
                       section_conclusion(claims.evaluate_claims(groups, design))])
     path = out / "report.md"
@@ -108,12 +108,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--target-fraction", type=float, default=Options.target_fraction,
                         help="without --target: this fraction of the best arm's mean final value (default 0.9)")
     parser.add_argument("--alpha", type=float, help="significance level (default 0.05)")
+    parser.add_argument("--test", choices=sorted(stats.TESTS), help="the test of the verdicts' p (default sign_flip: "
+                                                              "exact, but p >= 2/2^n; paired_t: any p from 2 seeds)")
     return parser.parse_args(argv)
 
 
 def design_of(args: argparse.Namespace) -> Design:
     design = load_design(args.study) if args.study else Design()
-    return with_overrides(design, baseline=args.baseline, metric=args.metric, margin=args.margin, alpha=args.alpha)
+    return with_overrides(design, baseline=args.baseline, metric=args.metric, margin=args.margin, alpha=args.alpha,
+                          test=args.test)
 
 
 def main(argv: list[str] | None = None) -> int:

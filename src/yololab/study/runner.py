@@ -66,12 +66,19 @@ def run_env(run: PlannedRun) -> dict[str, str]:
     return env
 
 
+def quoted(value: str) -> str:
+    """A Hydra override value quoted as a literal string: run folders are named ``key=value,key=value``, and
+    an unquoted ``=`` or ``,`` breaks the override grammar."""
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return f"'{escaped}'"
+
+
 def resume_command(run: PlannedRun) -> list[str]:
     """The run's command, resuming from its last checkpoint when it has one; a folder without one (a run
     killed before its first checkpoint) is emptied and the run starts over."""
     checkpoint = run.run_dir / RESUME_FILE
     if checkpoint.is_file():
-        return [*run.command, f"ckpt_path={checkpoint.resolve()}"]
+        return [*run.command, f"ckpt_path={quoted(str(checkpoint.resolve()))}"]
     if run.run_dir.exists():
         shutil.rmtree(run.run_dir)
     return run.command

@@ -16,8 +16,9 @@ METRICS = ("val/mAP50", "val/mAP50-95")
 FIGURES = ("map_per_arm.png", "differences.png", "learning_curves.png", "grad_norm_depth.png", "dead_fraction.png",
            "epochs_to_target.png")
 SETTINGS = ("trainer.max_epochs", "data.img_size", "data.batch_size", "model.head._target_", "model.optimizer.lr")
-UNADJUSTED = ("CIs: 95% t intervals of the mean paired difference, not adjusted for multiplicity; p: exact "
-              "sign-flip permutation test, Holm-adjusted across the arms (one family per metric).")
+UNADJUSTED = ("CIs: 95% t intervals of the mean paired difference, not adjusted for multiplicity; p: {test} "
+              "(the study's test), Holm-adjusted across the arms (one family per metric); beside it, unadjusted, "
+              "the {other}.")
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -62,7 +63,8 @@ def section_runs(groups: dict[str, list[Run]], arms: dict[str, Arm], source: str
 def section_design(design: Design, baseline: str, why: str) -> str:
     claims = ", ".join(c.key for c in design.claims) or "none"
     return (f"## What is tested\n\nBaseline: **{baseline}** ({why}). Metric of the claims: {design.metric}. "
-            f"Significant: Holm-adjusted p < {design.alpha:g}. Smallest difference that matters (margin): "
+            f"Significant: Holm-adjusted p < {design.alpha:g}, p from the {stats.TESTS[design.test]} (`test: "
+            f"{design.test}`). Smallest difference that matters (margin): "
             f"{100 * design.margin:.2f} mAP points; for the gradient ratio {design.vanishing_margin:g} (log10). A "
             "claim is *not supported* only when the data exclude an effect of that size (or show the opposite "
             "significantly); otherwise it is *inconclusive*, with the observed direction, the CI, and the smallest "
@@ -78,16 +80,20 @@ def section_accuracy(groups: dict[str, list[Run]]) -> str:
             + table(["arm", "n", *METRICS], rows) + f"\n\n![mAP per arm]({FIGURES[0]})\n")
 
 
-def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: str) -> str:
+def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: str, test: str) -> str:
+    other = next(name for name in stats.TESTS if name != test)
+    names = {"test": stats.TESTS[test], "other": stats.TESTS[other]}
     parts = [f"## Differences against {baseline}, paired by seed\n\nArm minus {baseline} over the seeds both ran, "
-             f"in mAP points. {UNADJUSTED}\n"]
+             f"in mAP points. {UNADJUSTED.format(**names)}\n"]
     for metric, rows in comparisons.items():
         body = [[c.arm, str(c.n), signed_pts(c.mean_diff), f"[{signed_pts(c.ci_low)}, {signed_pts(c.ci_high)}]",
-                 f"{c.p:.3g}", f"{c.p_holm:.3g}"] for c in rows]
-        parts.append(f"**{metric}**\n\n" + table(["arm", "pairs", "mean diff", "95% CI", "p", "Holm p"], body))
-    floor = {c.n for rows in comparisons.values() for c in rows}
-    note = ", ".join(f"{stats.sign_flip_floor(n):.3g} with {n} pairs" for n in sorted(floor))
-    parts.append(f"The smallest p the test can give is 2/2^n ({note}).\n\n![paired differences]({FIGURES[1]})\n")
+                 f"{c.p:.3g}", f"{c.p_holm:.3g}", f"{c.p_other:.3g}"] for c in rows]
+        parts.append(f"**{metric}**\n\n" + table(["arm", "pairs", "mean diff", "95% CI", "p", "Holm p",
+                                                   f"p, {names['other']}"], body))
+    pairs = sorted({c.n for rows in comparisons.values() for c in rows})
+    note = ", ".join(f"{stats.sign_flip_floor(n):.3g} with {n} pairs" for n in pairs)
+    parts.append(f"The smallest p the sign-flip test can give is 2/2^n ({note}); the t-test's has no such floor "
+                 f"from two pairs on.\n\n![paired differences]({FIGURES[1]})\n")
     return "\n\n".join(parts)
 
 

@@ -2,14 +2,18 @@
 
 - per arm: mean, standard deviation (n-1) and a percentile bootstrap confidence interval of the mean
   (``scipy.stats.bootstrap``);
-- an arm against a reference, paired by seed: the mean difference, its Student t interval, and the exact
+- an arm against a reference, paired by seed: the mean difference, its Student t interval, the exact
   sign-flip permutation test of the mean difference (``scipy.stats.permutation_test`` with
-  ``permutation_type="samples"``: under the null each pair's difference is as likely to have either sign);
+  ``permutation_type="samples"``: under the null each pair's difference is as likely to have either sign) and
+  the paired t-test (``scipy.stats.ttest_rel``); a study names the one its verdicts use (:data:`TESTS`): the
+  sign-flip test assumes nothing of the differences' distribution but cannot go below p = 2/2^n (0.0625 with
+  5 seeds), the t-test assumes them normal and can reach any p from two pairs on;
 - Holm's step-down correction across the arms compared with one reference;
 - several arms at once, paired by seed (is the outcome sensitive to a setting?): the permutation test of the
   spread of the arm means, the arms of each seed shuffled among themselves;
 - a trend across a numeric setting (the LeakyReLU slope α), seeds as blocks: the least-squares slope of the
-  outcome on the setting within each seed, tested by shuffling each seed's values among the settings;
+  outcome on the setting within each seed, tested by shuffling each seed's values among the settings
+  (``sign_flip`` studies) or by the one-sample t-test of the per-seed slopes (``paired_t``);
 - the smallest effect a design could detect: the mean paired difference that a two-sided test at level
   ``alpha / family`` (Holm's first, strictest step) finds with 80% power, from the noncentral t distribution
   (``scipy.stats.nct``) with the observed standard deviation of the differences.
@@ -32,6 +36,7 @@ CONFIDENCE = 0.95
 POWER = 0.8
 RESAMPLES = 9999
 RNG_SEED = 0
+TESTS = {"sign_flip": "exact sign-flip permutation test", "paired_t": "paired t-test"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Paired:
     p: float
     p_holm: float = math.nan
     sd: float = math.nan  # standard deviation of the differences
+    test: str = "sign_flip"  # the test of ``p`` (a key of TESTS)
+    p_other: float = math.nan  # the other test's p, shown beside it
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,11 @@ class Trend:
     ci_high: float
     p: float
     per_seed: tuple[float, ...]  # each seed's change
+    test: str = "sign_flip"  # sign_flip: the within-seed permutation test; paired_t: the t-test of per_seed
 
     @property
     def p_floor(self) -> float:
-        return trend_floor(len(self.levels), self.n)
+        return trend_floor(len(self.levels), self.n) if self.test == "sign_flip" else test_floor(self.test, self.n)
 
 
 def bootstrap_ci(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -122,20 +130,43 @@ def sign_flip_test(x, y) -> float:
     return float(res.pvalue)
 
 
+def paired_t_test(x, y) -> float:
+    """Two-sided p of the paired t-test of mean(x - y) (``scipy.stats.ttest_rel``). One pair has no degrees of
+    freedom: p = 1, no evidence. Identical differences have no spread: p = 1 if they are 0, else 0."""
+    diff = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
+    if diff.size < 1:
+        return math.nan
+    if diff.size == 1:
+        return 1.0
+    if np.all(diff == diff[0]):
+        return 1.0 if diff[0] == 0 else 0.0
+    return float(stats.ttest_rel(x, y).pvalue)
+
+
+def test_floor(test: str, n: int) -> float:
+    """The smallest p ``test`` can give with n pairs: 2/2^n for the sign-flip test, 0 for the t-test (n >= 2)."""
+    if test == "sign_flip":
+        return sign_flip_floor(n)
+    return 0.0 if n >= 2 else 1.0
+
+
 def sign_flip_floor(n: int) -> float:
     """The smallest two-sided p the exact sign-flip test can give with n pairs: 2 / 2^n."""
     return min(1.0, 2.0 / 2**n) if n > 0 else 1.0
 
 
-def paired(arm: str, reference: str, x_by_seed: dict[int, float], y_by_seed: dict[int, float]) -> Paired:
-    """``arm`` (values by seed) against ``reference`` over their common seeds."""
+def paired(arm: str, reference: str, x_by_seed: dict[int, float], y_by_seed: dict[int, float],
+           test: str = "sign_flip") -> Paired:
+    """``arm`` (values by seed) against ``reference`` over their common seeds; ``p`` from ``test``."""
     seeds = sorted(set(x_by_seed) & set(y_by_seed))
     x = np.array([x_by_seed[s] for s in seeds], dtype=float)
     y = np.array([y_by_seed[s] for s in seeds], dtype=float)
     diff = x - y
     mean = float(diff.mean()) if diff.size else math.nan
     sd = float(diff.std(ddof=1)) if diff.size > 1 else math.nan
-    return Paired(arm, reference, len(seeds), mean, *t_interval(diff), sign_flip_test(x, y), sd=sd)
+    p = {"sign_flip": sign_flip_test(x, y), "paired_t": paired_t_test(x, y)}
+    other = next(name for name in TESTS if name != test)
+    return Paired(arm, reference, len(seeds), mean, *t_interval(diff), p[test], sd=sd, test=test, p_other=p[other])
 
 
 def holm(pvalues) -> np.ndarray:
@@ -204,23 +235,26 @@ def _slope(levels: np.ndarray):
     return change
 
 
-def trend(levels, columns) -> Trend:
+def trend(levels, columns, test: str = "sign_flip") -> Trend:
     """The change of the outcome across ``levels`` (one column of per-seed values per level, row i = seed i):
-    the least-squares slope within each seed times the levels' range, its t interval over the seeds,
-    and the two-sided permutation test that shuffles each seed's values among the levels."""
+    the least-squares slope within each seed times the levels' range, its t interval over the seeds, and
+    the two-sided permutation test that shuffles each seed's values among the levels (``test="paired_t"``:
+    the one-sample t-test of the per-seed changes)."""
     x = np.asarray(levels, dtype=float)
     table = np.asarray(columns, dtype=float).reshape(len(x), -1)
     n = table.shape[1]
     per_seed = _slope(x)(*table[:, None, :], axis=0) if n else np.array([])
     change = float(per_seed.mean()) if n else math.nan
     p = math.nan
-    if n == 1 and len(x) > 1:  # scipy refuses one seed: its k! orderings, enumerated
+    if test == "paired_t" and len(x) > 1:
+        p = paired_t_test(per_seed, np.zeros_like(per_seed))
+    elif n == 1 and len(x) > 1:  # scipy refuses one seed: its k! orderings, enumerated
         p = _one_seed_trend_p(x, table[:, 0])
     elif n and len(x) > 1:
         p = float(stats.permutation_test(tuple(table), _slope(x), permutation_type="samples", vectorized=True,
                                          n_resamples=RESAMPLES, alternative="two-sided", rng=RNG_SEED).pvalue)
     return Trend(tuple(float(v) for v in x), n, change, *t_interval(per_seed), p,
-                 tuple(float(v) for v in per_seed))
+                 tuple(float(v) for v in per_seed), test)
 
 
 def _one_seed_trend_p(levels: np.ndarray, values: np.ndarray) -> float:

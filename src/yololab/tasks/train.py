@@ -86,6 +86,15 @@ def check_devices(trainer_cfg: DictConfig) -> None:
                          "or trainer=ddp_cpu trainer.devices=2 to train in two CPU processes")
 
 
+def set_threads(threads: int | None) -> None:
+    """``threads``: torch's CPU threads; logged, since a CPU run's numbers depend on the count."""
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads={threads!r}: give a positive number of CPU threads, or null for one per core")
+        torch.set_num_threads(threads)
+    log.info("CPU threads: %d%s", torch.get_num_threads(), "" if threads else " (torch's default)")
+
+
 def build(cfg: DictConfig, checkpoint: Path | None = None):
     """(datamodule, model, trainer) from a composed config; the model gets the data's class names.
 
@@ -95,6 +104,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
     """
     check_devices(cfg.trainer)
     resume = read_checkpoint(checkpoint) if checkpoint else None
+    set_threads(cfg.get("threads"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model, class_names=datamodule.class_names)

@@ -1,0 +1,165 @@
+"""How fast a study runs on this machine, in runs per hour: ``python scripts/benchmark_study.py <sweep file>``.
+
+One benchmark run trains the sweep's first runs for three epochs under each way of sharing the CPU:
+``--jobs 1`` with every core's thread, ``--jobs <cores>`` with one thread each, and the latter without the
+RAM cache. The last of the three epochs runs without mosaic (``data.close_mosaic=1``), as a study run's last
+``close_mosaic`` epochs do. Each run logs its epochs' train and validation seconds (``time/train_s``,
+``time/val_s``); a full study run is the measured one plus its remaining mosaic epochs at the second epoch's
+pace (the cache is warm by then) and its remaining plain epochs at the third's, validating every ``c``-th
+epoch, ``c`` in :data:`CADENCES`. Startup, the first epoch's cache fill and checkpoint writing are in the
+measured wall time. Jobs run at once, so runs per hour = jobs x 3600 / a run's estimated seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from yololab.study.runner import run_sweep
+from yololab.study.sweep import SweepFileError, load_sweep, plan
+
+CADENCES = (1, 3, 5)
+
+
+@dataclass
+class Variant:
+    name: str
+    jobs: int
+    threads: int
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass
+class Measured:
+    variant: str
+    jobs: int
+    threads: int
+    wall_s: float  # every job's runs, start to end
+    mosaic_epoch_s: float  # train seconds of the second epoch, averaged over the jobs
+    plain_epoch_s: float  # of the third, without mosaic
+    val_s: float  # of the second epoch
+    runs_per_hour: dict[int, float]  # by validation cadence
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def variants(n_cores: int) -> list[Variant]:
+    found = [Variant(f"jobs 1 x {n_cores} threads", 1, n_cores)]
+    if n_cores > 1:
+        found.append(Variant(f"jobs {n_cores} x 1 thread", n_cores, 1))
+        found.append(Variant(f"jobs {n_cores} x 1 thread, no RAM cache", n_cores, 1, ("data.ram_cache=false",)))
+    return found
+
+
+def epoch_times(metrics_csv: Path) -> list[tuple[float, float]]:
+    """(train seconds, validation seconds) of every epoch a run's CSV log records, in order."""
+    with open(metrics_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("time/train_s")]
+    if not rows:
+        raise SweepFileError(f"{metrics_csv}: no time/train_s rows (did the run finish an epoch?)")
+    return [(float(r["time/train_s"]), float(r.get("time/val_s") or 0.0)) for r in rows]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    epochs: int
+    close_mosaic: int  # the last epochs without mosaic
+
+
+def study_run(overrides: list[str]) -> StudyRun:
+    """The epochs of a study run, from its composed config."""
+    from hydra import compose, initialize_config_dir
+
+    from yololab.utils.paths import CONFIG_DIR
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base=None):
+        cfg = compose("train", overrides=overrides)
+    epochs = cfg.trainer.max_epochs
+    return StudyRun(epochs, min(cfg.data.get("close_mosaic", 0), epochs))
+
+
+def full_run_seconds(wall_s: float, epochs: list[tuple[float, float]], study: StudyRun, cadence: int) -> float:
+    """A study run's seconds from the three measured epochs (mosaic, mosaic with a warm cache, plain):
+    the remaining epochs at the pace of their kind, validation only every ``cadence``-th epoch."""
+    (mosaic_s, val_s), (plain_s, _) = epochs[1], epochs[2]
+    mosaic_epochs = study.epochs - study.close_mosaic
+    return (wall_s + (mosaic_epochs - 2) * mosaic_s + (study.close_mosaic - 1) * plain_s
+            + (study.epochs // cadence - len(epochs)) * val_s)
+
+
+def measure(cfg: dict, variant: Variant, study: StudyRun, extra: list[str], root: Path) -> Measured:
+    short = {"trainer.max_epochs": 3, "data.close_mosaic": 1, "threads": variant.threads, "logger": "csv"}
+    parameters = {**cfg["parameters"], **{key: {"value": value} for key, value in short.items()}}
+    extra = [o for o in extra if o.split("=", 1)[0].lstrip("+~") not in short]  # they set the study run's
+    runs = plan({**cfg, "parameters": parameters}, root / variant.name.replace(" ", "_").replace(",", ""),
+                count=variant.jobs, extra=[*extra, *variant.overrides])
+    start = time.perf_counter()
+    result = run_sweep(runs, variant.jobs, echo=lambda line: print(f"  [{variant.name}] {line}", flush=True))
+    wall = time.perf_counter() - start
+    if result.failed:
+        run, code = result.failed[0]
+        raise SweepFileError(f"{variant.name}: run {run.name} failed (exit code {code}); see {run.run_dir}")
+    timings = [epoch_times(run.run_dir / "csv" / "metrics.csv") for run in runs]
+    if any(len(t) != 3 for t in timings):
+        raise SweepFileError(f"{variant.name}: expected three epochs in every run's CSV log, found "
+                             f"{[len(t) for t in timings]}")
+    by_epoch = zip(*timings, strict=True)
+    mean = [tuple(sum(x) / len(x) for x in zip(*epoch, strict=True)) for epoch in by_epoch]  # the jobs' mean pace
+    per_hour = {c: variant.jobs * 3600 / full_run_seconds(wall, mean, study, c) for c in CADENCES}
+    return Measured(variant.name, variant.jobs, variant.threads, wall, mean[1][0], mean[2][0], mean[1][1], per_hour)
+
+
+def table(results: list[Measured], study: StudyRun) -> str:
+    head = "| way | wall (s) | mosaic epoch (s) | plain epoch (s) | val (s) | " + " | ".join(
+        f"runs/h, val every {c}" for c in CADENCES) + " |"
+    lines = [head, "|" + "---|" * (5 + len(CADENCES))]
+    for r in results:
+        rates = " | ".join(f"{r.runs_per_hour[c]:.2f}" for c in CADENCES)
+        lines.append(f"| {r.variant} | {r.wall_s:.0f} | {r.mosaic_epoch_s:.1f} | {r.plain_epoch_s:.1f} | "
+                     f"{r.val_s:.1f} | {rates} |")
+    best = max(results, key=lambda r: r.runs_per_hour[1])
+    lines.append(f"\nfastest (validating every epoch): {best.variant}, {best.runs_per_hour[1]:.2f} runs/h "
+                 f"({study.epochs}-epoch runs, the last {study.close_mosaic} without mosaic)")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/benchmark_study.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_file", type=Path)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (put them after --)")
+    parser.add_argument("--out", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--dir", type=Path, help="folder of the benchmark runs (default: a temporary one)")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_sweep(args.sweep_file)
+        first = plan(cfg, Path("."), count=1, extra=args.overrides)[0]
+        study = study_run(first.overrides)
+        if study.epochs < 3 or study.epochs - study.close_mosaic < 2 or study.close_mosaic < 1:
+            raise SweepFileError(f"{args.sweep_file}: the estimate needs study runs of 3 or more epochs, 2 with "
+                                 f"mosaic and 1 without; these have {study}")
+        with tempfile.TemporaryDirectory(prefix="benchmark-study-") as tmp:
+            root = args.dir or Path(tmp)
+            results = [measure(cfg, v, study, args.overrides, root) for v in variants(cores())]
+    except SweepFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"\n{cores()} cores; 3-epoch runs of {args.sweep_file}, estimated for its {study.epochs}-epoch runs\n")
+    print(table(results, study))
+    if args.out:
+        args.out.write_text(json.dumps({"cores": cores(), "sweep_file": str(args.sweep_file),
+                                        "study_run": asdict(study), "overrides": args.overrides,
+                                        "results": [asdict(r) for r in results]}, indent=2))
+    return 0
