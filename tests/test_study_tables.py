@@ -6,7 +6,8 @@ import json
 import pytest
 
 from yololab.study.runs import load_runs_dir
-from yololab.study.tables import write_tables
+from yololab.study.sections import cost
+from yololab.study.tables import command_of, write_tables
 
 
 def read(path):
@@ -26,6 +27,7 @@ def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
         assert float(row["val/mAP50-95"]) == pytest.approx(final["val/mAP50-95"], abs=1e-12)
         assert int(row["epochs"]) == 2 and float(row["wall_s"]) > 0
         assert "scripts/train.py" in row["command"] and f"seed={row['seed']}" in row["command"]
+        assert row["threads"] == "default"  # the mini sweep sets no thread count
     curves = read(curves_csv)
     assert len(curves) == 8  # 4 runs x 2 epochs
     last = next(c for c in curves if c["run"] == rows[0]["run"] and c["epoch"] == "1")
@@ -35,3 +37,21 @@ def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
     norms = [float(last[k]) for k in layer_columns]  # a level without positives can have a zero box gradient
     assert norms and min(norms) >= 0 and max(norms) > 0
     assert any(k.startswith("gradflow/dead_fraction/head.") for k in last)
+
+
+def test_a_resumed_runs_command_is_the_one_it_started_with(tmp_path):
+    (tmp_path / "console.log").write_text("$ python scripts/train.py seed=1\ntraining...\nKilled\n"
+                                          "$ python scripts/train.py seed=1 'ckpt_path=/r/last.ckpt'\nresumed\n")
+    assert command_of(tmp_path) == "python scripts/train.py seed=1"
+
+
+def test_the_report_states_the_runs_compute(mini_sweep):
+    _, runs_dir, _ = mini_sweep
+    runs = load_runs_dir(runs_dir)
+    logged = [[row for row in read(runs_dir / r.name / "csv" / "metrics.csv") if row.get("time/train_s")]
+              for r in runs]  # the epochs' rows, straight from each run's CSV log
+    seconds = [sum(float(row["time/train_s"]) + float(row["time/val_s"]) for row in rows) for rows in logged]
+    assert len(seconds) == 4 and all(s > 0 for s in seconds)
+    text = cost(runs)
+    assert text.startswith(f"Compute: {sum(seconds) / 3600:.2f} h of training and validation in all")
+    assert f"median {sorted(seconds)[2] / 60:.1f} min" in text and "CPU threads per run: default;" in text

@@ -190,6 +190,16 @@ def test_a_finished_folder_of_another_sweep_is_not_taken_for_this_one(mini_sweep
         runner.run_sweep(runs, dry_run=True)
 
 
+def test_a_run_finished_with_another_thread_count_is_still_finished(mini_sweep, capsys):
+    """threads says how a run was computed, not which run it is: a study that goes on with --jobs 2 -- threads=1
+    skips the runs it finished one at a time; each folder records the count it ran with."""
+    sweep_file, runs_dir, extra = mini_sweep
+    runs = plan(load_sweep(sweep_file), runs_dir, extra=[*extra, "threads=1"])
+    result = runner.run_sweep(runs, jobs=2, dry_run=True)
+    assert len(result.skipped) == 4 and all(line.startswith("# finished: ") for line in
+                                            capsys.readouterr().out.splitlines())
+
+
 def test_the_runner_uses_the_interpreter_that_runs_it(tmp_path):
     run = plan(load_sweep(REPO / "sweep.yaml"), tmp_path)[0]
     env = runner.run_env(run)

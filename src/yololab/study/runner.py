@@ -44,13 +44,19 @@ def is_finished(run: PlannedRun) -> bool:
     return (run.run_dir / DONE_FILE).is_file()
 
 
+EXECUTION_KEYS = ("ckpt_path", "threads")  # how a run was computed (resumed, CPU threads), not which run it is
+
+
+def identity(overrides: list[str]) -> list[str]:
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in EXECUTION_KEYS]
+
+
 def check_same_run(run: PlannedRun) -> None:
-    """A finished folder must hold this run, not one of another sweep that used the same folder."""
+    """A finished folder must hold this run, not one of another sweep that used the same folder. A run
+    finished with another CPU thread count (``threads``) is this run: its folder records the count."""
     path = run.run_dir / ".hydra" / "overrides.yaml"
     recorded = yaml.safe_load(path.read_text()) if path.is_file() else None
-    if recorded is not None:
-        recorded = [o for o in recorded if not o.startswith("ckpt_path=")]  # a resumed run's extra override
-    if recorded is not None and recorded != run.overrides:
+    if recorded is not None and identity(recorded) != identity(run.overrides):
         raise SweepFileError(f"{run.run_dir} holds a finished run with the overrides {recorded}, not this sweep's "
                              f"{run.overrides}; give this sweep its own folder with --dir")
 
@@ -111,6 +117,10 @@ def run_sweep(runs: list[PlannedRun], jobs: int = 1, dry_run: bool = False, cwd:
             echo(("# finished: " if run in result.skipped else "") + shell_line(run))
         return result
     echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
+    if jobs > 1 and todo and not any(o.startswith("threads=") for o in todo[0].overrides):
+        echo(f"note: {jobs} runs at a time each use torch's default CPU threads (one per core); on a CPU add "
+             f"-- threads=<cores / {jobs}> (on 2 cores --jobs 2 -- threads=1 measured 1.37x the runs per hour "
+             "of --jobs 1: scripts/benchmark_study.py)")
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures = {pool.submit(launch, run, cwd or Path.cwd()): run for run in todo}
         for future in as_completed(futures):

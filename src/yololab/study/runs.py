@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-CURVE_METRICS = ("val/mAP50", "val/mAP50-95")
+CURVE_METRICS = ("val/mAP50", "val/mAP50-95", "time/train_s", "time/val_s")  # per epoch; the times for the cost
 GRADFLOW = re.compile(r"^gradflow/(?P<kind>[a-z_]+)/(?P<layer>.+)$")
 
 

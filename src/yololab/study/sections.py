@@ -57,7 +57,20 @@ def section_runs(groups: dict[str, list[Run]], arms: dict[str, Arm], source: str
     shared.append(f"data: {', '.join(sorted(data))}")
     return (f"# Study report\n\nSource: `{source}`, {len(runs)} finished runs in {len(groups)} arms.\n\n"
             + table(["arm", "runs", "seeds", "head activation", "slope α"], rows) + "\n\nShared settings: "
-            + "; ".join(shared) + ".\n")
+            + "; ".join(shared) + f".\n\n{cost(runs)}\n")
+
+
+def cost(runs: list[Run]) -> str:
+    """The compute the runs took: their epochs' training and validation seconds (start-up not included)."""
+    seconds = sorted(sum(sum(run.curves.get(key, {}).values()) for key in ("time/train_s", "time/val_s"))
+                     for run in runs)
+    if not any(seconds):
+        return "Compute: the runs logged no epoch times."
+    threads = sorted({str(r.config.get("threads") or "default") for r in runs})
+    return (f"Compute: {sum(seconds) / 3600:.2f} h of training and validation in all (the epochs' `time/train_s` + "
+            f"`time/val_s`, start-up not included); per run {seconds[0] / 60:.1f}–{seconds[-1] / 60:.1f} min, median "
+            f"{seconds[len(seconds) // 2] / 60:.1f} min (`runs.csv`: `wall_s` of each). CPU threads per run: "
+            f"{', '.join(threads)}; a run's seconds grow with whatever else shared the machine.")
 
 
 def section_design(design: Design, baseline: str, why: str) -> str:

@@ -1,5 +1,5 @@
 """A study's results as two small CSV files, read from its run folders: ``runs.csv`` (every run's final metrics,
-arm, seed, wall time and command) and ``curves.csv`` (per run and epoch: the mAPs, the losses, and the mean
+arm, seed, wall time, CPU threads and command) and ``curves.csv`` (per run and epoch: the mAPs, the losses, and the mean
 gradient norm and dead-unit fraction of every monitored head layer). Small enough to commit beside a report."""
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ def wall_seconds(epochs: dict[int, dict[str, float]]) -> float:
 
 
 def command_of(folder: Path) -> str:
-    """The run's command as the sweep runner recorded it (the last ``$ `` line of console.log), else its
-    Hydra overrides."""
+    """The run's command as the sweep runner recorded it (the first ``$ `` line of console.log: a resumed run
+    adds ``ckpt_path=`` to the later ones, and ends where the first would have), else its Hydra overrides."""
     log = folder / "console.log"
     if log.is_file():
         lines = [line[2:] for line in log.read_text(errors="replace").splitlines() if line.startswith("$ ")]
         if lines:
-            return lines[-1]
+            return lines[0]
     overrides = folder / ".hydra" / "overrides.yaml"
     return overrides.read_text().strip() if overrides.is_file() else ""
 
@@ -86,7 +86,8 @@ def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
         epochs = epoch_rows(read_csv(folder / "csv" / "metrics.csv"))
         run_rows.append({"run": run.name, "arm": run.arm, "seed": run.seed, "activation": run.activation,
                          **{k: run.final.get(k) for k in FINAL_KEYS}, "epochs": len(epochs),
-                         "wall_s": round(wall_seconds(epochs), 1), "command": command_of(folder)})
+                         "wall_s": round(wall_seconds(epochs), 1), "threads": run.config.get("threads") or "default",
+                         "command": command_of(folder)})
         curve_rows += [{"run": run.name, "arm": run.arm, "seed": run.seed, "epoch": epoch, **values}
                        for epoch, values in epochs.items()]
     runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"
