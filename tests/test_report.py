@@ -98,7 +98,8 @@ def test_bad_sources_are_named(mini_sweep, tmp_path, monkeypatch, capsys):
 
 
 def test_the_study_package_never_imports_the_model():
-    code = ("import sys, yololab.study.report, yololab.study.runner, yololab.study.scaffold; "
+    code = ("import sys, yololab.study.report, yololab.study.runner, yololab.study.scaffold, "
+            "yololab.study.throughput; "
             "print([m for m in sys.modules if m.split('.')[:2] in (['yololab', 'models'], ['yololab', 'module'], "
             "['yololab', 'nn'], ['yololab', 'tasks']) or m == 'torch'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
