@@ -21,7 +21,7 @@ from yololab.utils.paths import CONFIG_DIR
 ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_relu:0.3", "elu", "selu", "silu",
         "gelu", "mish"]
 SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml", "studies/neu-det/sweep.yaml",
-               "studies/neu-det/selu_preset.yaml"]
+               "studies/neu-det/selu_preset.yaml", "studies/neu-det/fc_head.yaml"]
 
 
 def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
@@ -64,6 +64,12 @@ def test_every_command_composes_under_hydra(tmp_path, sweep_file):
 
 
 def check_arm(composed, params):
+    if params["experiment"] == "fc_head":  # the global fc head's runs, named fc_<activation>
+        activation = params["model.head.activation"]
+        assert composed.arm == f"fc_{activation}" and composed.seed == params["seed"]
+        assert (composed.model.head._target_, composed.model.head.activation) == ("yololab.models.heads.FCHead",
+                                                                                  activation)
+        return
     preset = params["experiment"] == "study/selu_preset"
     arm = "selu_preset" if preset else params["model.head.activation"]
     assert composed.arm == arm and composed.seed == params["seed"] and composed.task_name == "study"
