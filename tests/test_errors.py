@@ -39,6 +39,8 @@ def stop_message(cfg, match: str) -> str:
     ("model.optimizer.betas=[1.5,0.999]", r"model\.optimizer\.betas: Invalid beta parameter"),
     ("model.head.activation=leaky_relu:-1", r"'leaky_relu:-1': negative_slope must be >= 0"),
     ("model.head.activation='leaky_relu:'", r"'leaky_relu:': a parameter is empty"),
+    ("threads=0", r"threads=0: give a positive number of CPU threads, or null for one per core"),
+    ("threads=two", r"threads='two': give a positive number of CPU threads"),
 ])
 def test_bad_settings_are_named_before_the_data_scan(tmp_path, override, match):
     # an empty data folder: a check that came after the scan would fail on the data instead
