@@ -84,7 +84,7 @@ def write_report(runs: list[Run], out: Path, source: str, design: Design | None 
     out.mkdir(parents=True, exist_ok=True)
     draw(groups, comparisons, baseline, design, target, out)
     text = "\n".join([section_runs(groups, arms.describe(groups), source), section_design(design, baseline, why),
-                      section_accuracy(groups), section_differences(comparisons, baseline, design.test),
+                      section_accuracy(groups), section_differences(comparisons, baseline, design),
                       section_training(groups, design.metric, target),
                       section_conclusion(claims.evaluate_claims(groups, design))])
     path = out / "report.md"

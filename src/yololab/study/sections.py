@@ -93,7 +93,8 @@ def section_accuracy(groups: dict[str, list[Run]]) -> str:
             + table(["arm", "n", *METRICS], rows) + f"\n\n![mAP per arm]({FIGURES[0]})\n")
 
 
-def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: str, test: str) -> str:
+def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: str, design: Design) -> str:
+    test = design.test
     other = next(name for name in stats.TESTS if name != test)
     names = {"test": stats.TESTS[test], "other": stats.TESTS[other]}
     parts = [f"## Differences against {baseline}, paired by seed\n\nArm minus {baseline} over the seeds both ran, "
@@ -107,7 +108,30 @@ def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: st
     note = ", ".join(f"{stats.sign_flip_floor(n):.3g} with {n} pairs" for n in pairs)
     parts.append(f"The smallest p the sign-flip test can give is 2/2^n ({note}); the t-test's has no such floor "
                  f"from two pairs on.\n\n![paired differences]({FIGURES[1]})\n")
+    parts.append(section_power(comparisons.get(design.metric, []), design, design.metric))
     return "\n\n".join(parts)
+
+
+def section_power(rows: list[stats.Paired], design: Design, metric: str) -> str:
+    """How many seeds a difference needs: from the spread of the paired differences measured (the root mean
+    square of the arms' standard deviations), the smallest difference a study of n seeds detects (two-sided,
+    80% power) at Holm's strictest level alpha / k for a family of k comparisons."""
+    sds = [c.sd for c in rows if math.isfinite(c.sd)]
+    if not sds:
+        return ""
+    sd = math.sqrt(sum(v * v for v in sds) / len(sds))
+    seeds = sorted({max(c.n for c in rows), 3, 5, 10, 20})
+    def detectable(n: int, k: int) -> str:
+        found = stats.min_detectable(sd, n, design.alpha, k, floor=stats.test_floor(design.test, n))
+        return pts(found) if math.isfinite(found) else "none"
+
+    body = [[f"{k} comparison{'s' if k > 1 else ''}", *(detectable(n, k) for n in seeds)]
+            for k in range(1, len(rows) + 1)]
+    return (f"**Power** ({metric}): the paired differences against the baseline vary by {pts(sd)} mAP points from "
+            f"seed to seed (root mean square of the {len(sds)} arms' standard deviations). With that spread, the "
+            f"smallest difference (mAP points) the {stats.TESTS[design.test]} finds with 80% power at Holm's "
+            "strictest level, α / comparisons in the family, by seeds (none: the test's smallest p cannot pass):\n\n"
+            + table(["family", *(f"{n} seeds" for n in seeds)], body) + "\n")
 
 
 def mean_sd(values: list[float], digits: str) -> str:
