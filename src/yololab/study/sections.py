@@ -136,7 +136,9 @@ def section_power(rows: list[stats.Paired], design: Design, metric: str) -> str:
 
 def mean_sd(values: list[float], digits: str) -> str:
     s = stats.summarize([v for v in values if not math.isnan(v)])
-    return "–" if s.n == 0 else f"{s.mean:{digits}} ± {s.std:{digits}}"
+    if s.n == 0:
+        return "–"
+    return f"{s.mean:{digits}}" if s.n == 1 else f"{s.mean:{digits}} ± {s.std:{digits}}"
 
 
 def depth_note(groups: dict[str, list[Run]]) -> str:
@@ -186,7 +188,7 @@ def claim_detail(i: int, claim: Claim) -> str:
 
 def section_conclusion(found: list[Claim]) -> str:
     """Each claim's verdict with its reason (direction, CI, what the design could detect), then its table."""
-    lines = ["## Conclusion\n"]
+    lines = ["## Conclusion\n"] + ([] if found else ["No claims: the study file lists none."])
     lines += [f"{i}. **{c.text}** {c.verdict[0].upper()}{c.verdict[1:]}: {c.reason}." for i, c in enumerate(found, 1)]
     details = [claim_detail(i, c) for i, c in enumerate(found, 1)]
     return "\n".join(lines) + "\n\n" + "\n\n".join(details) + "\n"
