@@ -77,6 +77,16 @@ def epochs_to(run: Run, metric: str, target: float) -> int | None:
     return next((epoch for epoch, value in sorted(run.curves.get(metric, {}).items()) if value >= target), None)
 
 
+def epoch_seconds(run: Run) -> float:
+    """Training plus validation seconds over the run's epochs (the EpochTimer's figures; start-up not included)."""
+    return sum(sum(run.curves.get(key, {}).values()) for key in ("time/train_s", "time/val_s"))
+
+
+def threads(run: Run) -> str:
+    """The CPU threads the run was given (``threads``), or "default" (torch's: one per core)."""
+    return str(run.config.get("threads") or "default")
+
+
 def by_seed(runs: list[Run], measure, *args) -> dict[int, float]:
     """``measure(run, *args)`` of every run, keyed by seed (NaN values left out)."""
     values = {run.seed: measure(run, *args) for run in runs}

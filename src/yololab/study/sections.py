@@ -62,11 +62,10 @@ def section_runs(groups: dict[str, list[Run]], arms: dict[str, Arm], source: str
 
 def cost(runs: list[Run]) -> str:
     """The compute the runs took: their epochs' training and validation seconds (start-up not included)."""
-    seconds = sorted(sum(sum(run.curves.get(key, {}).values()) for key in ("time/train_s", "time/val_s"))
-                     for run in runs)
+    seconds = sorted(measures.epoch_seconds(run) for run in runs)
     if not any(seconds):
         return "Compute: the runs logged no epoch times."
-    threads = sorted({str(r.config.get("threads") or "default") for r in runs})
+    threads = sorted({measures.threads(r) for r in runs})
     return (f"Compute: {sum(seconds) / 3600:.2f} h of training and validation in all (the epochs' `time/train_s` + "
             f"`time/val_s`, start-up not included); per run {seconds[0] / 60:.1f}–{seconds[-1] / 60:.1f} min, median "
             f"{seconds[len(seconds) // 2] / 60:.1f} min (`runs.csv`: `wall_s` of each). CPU threads per run: "

@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from yololab.study import measures
 from yololab.study.runs import GRADFLOW, Run, _number, read_csv
 
 FINAL_KEYS = ("val/mAP50", "val/mAP50-95", "val/mAP50_300det", "val/mAP50-95_300det", "val/precision",
@@ -60,11 +61,6 @@ def epoch_rows(rows: list[dict]) -> dict[int, dict[str, float]]:
     return dict(sorted(values.items()))
 
 
-def wall_seconds(epochs: dict[int, dict[str, float]]) -> float:
-    """Training plus validation time over all epochs (the EpochTimer's figures; start-up not included)."""
-    return sum(v.get("time/train_s", 0.0) + v.get("time/val_s", 0.0) for v in epochs.values())
-
-
 def command_of(folder: Path) -> str:
     """The run's command as the sweep runner recorded it (the first ``$ `` line of console.log: a resumed run
     adds ``ckpt_path=`` to the later ones, and ends where the first would have), else its Hydra overrides."""
@@ -86,7 +82,7 @@ def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
         epochs = epoch_rows(read_csv(folder / "csv" / "metrics.csv"))
         run_rows.append({"run": run.name, "arm": run.arm, "seed": run.seed, "activation": run.activation,
                          **{k: run.final.get(k) for k in FINAL_KEYS}, "epochs": len(epochs),
-                         "wall_s": round(wall_seconds(epochs), 1), "threads": run.config.get("threads") or "default",
+                         "wall_s": round(measures.epoch_seconds(run), 1), "threads": measures.threads(run),
                          "command": command_of(folder)})
         curve_rows += [{"run": run.name, "arm": run.arm, "seed": run.seed, "epoch": epoch, **values}
                        for epoch, values in epochs.items()]
