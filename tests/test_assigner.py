@@ -49,14 +49,26 @@ def test_an_anchor_claimed_twice_goes_to_the_box_it_overlaps_most():
 def test_padding_and_empty_targets_assign_nothing():
     anchors = grid()
     scores = torch.full((2, 16, 2), 0.5)
-    boxes = torch.zeros(2, 16, 4)
+    boxes = torch.tensor([0.0, 0.0, 16.0, 16.0]).repeat(2, 16, 1)  # every prediction is the box itself
     gt = torch.tensor([[[0.0, 0.0, 16.0, 16.0]], [[0.0, 0.0, 16.0, 16.0]]])
     out = TaskAlignedAssigner()(scores, boxes, anchors, torch.zeros(2, 1, dtype=torch.long), gt,
                                 torch.tensor([[True], [False]]))
-    assert out.fg_mask[0].any() and not out.fg_mask[1].any()
+    assert out.fg_mask[0].nonzero().view(-1).tolist() == [0, 1, 4, 5]  # the anchors inside the real box
+    assert not out.fg_mask[1].any() and out.scores[1].sum() == 0  # the padded one
     empty = TaskAlignedAssigner()(scores, boxes, anchors, torch.zeros(2, 0, dtype=torch.long),
                                   torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.bool))
     assert not empty.fg_mask.any() and empty.scores.sum() == 0
+
+
+def test_point_box_predictions_align_with_nothing_and_assign_nothing():
+    """All-zero predicted boxes (points at the origin): their CIoU with the box is negative, clamped to 0, so the
+    box's best alignment is 0 and, as in the reference, it takes no anchor point (torchvision's CIoU is NaN here,
+    which made anchors 0, 1, 4 and 5 foreground with NaN targets)."""
+    anchors = grid()
+    gt = torch.tensor([[[0.0, 0.0, 16.0, 16.0]]])
+    out = TaskAlignedAssigner()(torch.full((1, 16, 2), 0.5), torch.zeros(1, 16, 4), anchors,
+                                torch.zeros(1, 1, dtype=torch.long), gt, torch.tensor([[True]]))
+    assert not out.fg_mask.any() and out.scores.sum() == 0 and torch.isfinite(out.scores).all()
 
 
 FAR = [28.0, 28.0, 32.0, 32.0]  # a prediction whose CIoU with every box below is negative (clamped to 0)
@@ -150,3 +162,78 @@ def test_the_nearest_fallback_gives_every_tiny_box_its_nearest_anchor_with_targe
 def test_without_the_fallback_tiny_boxes_get_no_anchor_as_in_the_reference():
     _, out = tiny_boxes(nearest_fallback=False)
     assert not out.fg_mask.any() and out.scores.sum() == 0
+
+
+def fallback(gt: list[list[float]], pred: torch.Tensor | None = None):
+    boxes = torch.tensor([gt])
+    pred = torch.tensor([FAR] * 16) if pred is None else pred
+    n = len(gt)
+    return TaskAlignedAssigner(nearest_fallback=True)(torch.full((1, 16, n), 0.5), pred[None], grid(),
+                                                      torch.arange(n)[None], boxes, torch.ones(1, n, dtype=torch.bool))
+
+
+def test_two_tiny_boxes_with_the_same_nearest_anchor_both_get_one():
+    """Both centres, (10, 11) and (14, 14.5), are nearest anchor 5 (12, 12): the closer (2.24 vs 2.92 px) takes
+    it, the other its next nearest free anchor, 9 (12, 20) at 5.85 px (6 at (20, 12) is 6.50 px away)."""
+    out = fallback([[9.0, 10, 11, 12], [13, 13.5, 15, 15.5]])
+    assert out.fg_mask[0].nonzero().view(-1).tolist() == [5, 9]
+    assert out.gt_index[0, 5] == 0 and out.gt_index[0, 9] == 1
+    assert out.scores[0, 5].tolist() == [1.0, 0.0] and out.scores[0, 9].tolist() == [0.0, 1.0]
+
+
+def test_a_tiny_box_whose_nearest_anchor_a_big_box_holds_takes_the_next_free_one():
+    """Anchor 5 (12, 12), the tiny box's nearest, lies inside the big box (0..16) and predicts it exactly: the big
+    box keeps it (target 1: CIoU 1, best alignment); the tiny box (centre (14, 14.5)) takes anchor 9."""
+    pred = torch.tensor([FAR] * 16)
+    pred[5] = torch.tensor([0.0, 0, 16, 16])
+    out = fallback([[0.0, 0, 16, 16], [13, 13.5, 15, 15.5]], pred)
+    assert out.gt_index[0, 5] == 0 and out.scores[0, 5].tolist() == pytest.approx([1.0, 0.0])
+    assert out.fg_mask[0, 9] and out.gt_index[0, 9] == 1 and out.scores[0, 9].tolist() == [0.0, 1.0]
+    assert (out.gt_index[0][out.fg_mask[0]] == 1).sum() == 1
+
+
+def test_the_fallback_leaves_no_box_unassigned_while_free_anchors_remain():
+    """Random crowds of up to 12 small boxes on the 16 anchor points, with a big box that claims its anchors:
+    every real box owns at least one anchor point."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        n = int(torch.randint(2, 12, (1,), generator=g))
+        xy = torch.rand(n, 2, generator=g) * 28
+        gt = torch.cat([xy, xy + 1 + torch.rand(n, 2, generator=g) * 4], 1)
+        gt[0] = torch.tensor([0.0, 0, 16, 16])
+        pred = torch.tensor([[0.0, 0, 16, 16]] * 16)
+        out = fallback(gt.tolist(), pred)
+        owners = set(out.gt_index[0][out.fg_mask[0]].tolist())
+        assert owners == set(range(n)), (gt, owners)
+
+
+def widened(box: list[float], side: float) -> list[float]:
+    """The box with each side under ``side`` px widened to ``side`` about its centre."""
+    out = list(box)
+    for lo, hi in ((0, 2), (1, 3)):
+        if box[hi] - box[lo] < side:
+            centre = (box[lo] + box[hi]) / 2
+            out[lo], out[hi] = centre - side / 2, centre + side / 2
+    return out
+
+
+@pytest.mark.parametrize("side", [0.0, 16.0, 24.0])
+def test_min_candidate_side_widens_small_sides_before_choosing_candidates(side):
+    """Every anchor predicts the box exactly (CIoU 1), and top-k covers all 16: the positives are exactly the
+    anchor points strictly inside the box widened by hand; the target stays the box itself."""
+    boxes = [[13.0, 13, 17, 18], [2.0, 9, 30, 14], [1.0, 1, 23, 3]]  # 4x5, 28x5 (one short side), 22x2
+    anchors = grid()
+    for box in boxes:
+        region = widened(box, side)
+        expected = [a for a, (x, y) in enumerate(anchors.tolist())
+                    if region[0] < x < region[2] and region[1] < y < region[3]]
+        gt = torch.tensor([[box]])
+        out = TaskAlignedAssigner(topk=16, min_candidate_side=side)(
+            torch.full((1, 16, 1), 0.5), gt.expand(1, 16, 4), anchors, torch.zeros(1, 1, dtype=torch.long), gt,
+            torch.tensor([[True]]))
+        assert out.fg_mask[0].nonzero().view(-1).tolist() == expected
+        assert (out.boxes[0][out.fg_mask[0]] == gt[0]).all()
+        by_hand = {0.0: [[], [4, 5, 6, 7], []],  # regions (7, 7.5, 23, 23.5), (2, 3.5, 30, 19.5), (1, -6, 23, 10):
+                   16.0: [[5, 6, 9, 10], list(range(8)), [0, 1, 2]]}
+        if side in by_hand:
+            assert expected == by_hand[side][boxes.index(box)]

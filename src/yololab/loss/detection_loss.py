@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.ops import complete_box_iou_loss
 
 from yololab.box_coding import boxes_to_distances
 from yololab.loss.assigner import TaskAlignedAssigner
+from yololab.loss.ciou import ciou_loss
 from yololab.models.postprocess import decode
 
 
@@ -89,8 +89,8 @@ class DetectionLoss(nn.Module):
         box = dfl = cls_logits.new_zeros(())
         if t.fg_mask.any():
             weight = t.scores.sum(-1)[t.fg_mask]
-            ciou_loss = complete_box_iou_loss(pred_boxes[t.fg_mask], t.boxes[t.fg_mask], reduction="none")
-            box = (ciou_loss * weight).sum() / score_sum
+            box_loss = ciou_loss(pred_boxes[t.fg_mask], t.boxes[t.fg_mask])
+            box = (box_loss * weight).sum() / score_sum
             fg_anchor = t.fg_mask.nonzero()[:, 1]
             target_dist = boxes_to_distances(
                 t.boxes[t.fg_mask], anchors[fg_anchor], strides[fg_anchor], self.reg_max
