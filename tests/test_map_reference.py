@@ -38,9 +38,9 @@ def test_map_equals_pycocotools_with_caps_and_ignore_regions():
     preds, targets = crowded_images(12)
     values = ours(preds, targets)
     reference = coco_eval(preds, targets, max_dets=(1, 100, 300))
-    assert values["val/mAP50-95"] == pytest.approx(reference.stats[0], abs=1e-4)  # COCO's standard, 100 dets
-    assert values["val/mAP50"] == pytest.approx(coco_map(reference, 100, iou_index=0), abs=1e-4)
-    assert values["val/mAP50-95_300det"] == pytest.approx(coco_map(reference, 300), abs=1e-4)
+    assert values["val/mAP50-95"] == pytest.approx(reference.stats[0], abs=1e-6)  # COCO's standard, 100 dets
+    assert values["val/mAP50"] == pytest.approx(coco_map(reference, 100, iou_index=0), abs=1e-6)
+    assert values["val/mAP50-95_300det"] == pytest.approx(coco_map(reference, 300), abs=1e-6)
     assert values["val/mAP50-95"] != values["val/mAP50-95_300det"]  # the cap matters in this case
     assert 0.05 < values["val/mAP50-95"] < 0.95  # not a degenerate case
 
@@ -56,3 +56,23 @@ def test_an_ignore_region_turns_a_false_positive_into_nothing():
     gt["iscrowd"] = torch.tensor([0, 1])
     dets["boxes"][0] = torch.tensor([160.0, 160, 190, 190])  # off the ignore region: a false positive ranked first
     assert ours([dets], [gt])["val/AP50/a"] == pytest.approx(0.5)  # precision 1/2 at recall 1
+
+
+def test_a_detection_at_iou_exactly_0_8_counts_at_the_0_8_threshold():
+    """IoU 80/100: a hit at thresholds 0.50 to 0.80, seven of ten (float32 thresholds put 0.8 at 0.800000012: 0.6)."""
+    gt = {"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([0])}
+    dets = {"boxes": torch.tensor([[0.0, 0, 10, 8]]), "scores": torch.tensor([0.9]), "labels": torch.tensor([0])}
+    assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(0.7, abs=1e-6)
+    assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(coco_eval([dets], [gt]).stats[0], abs=1e-6)
+
+
+def test_detections_on_an_ignore_region_at_exact_thresholds():
+    """An ignore region (22..40 x 0..20) and two detections ranked above the true hit, of different areas: 80 of
+    100 px² inside it (ignored up to IoU 0.8), and 60 of 100 (up to 0.6). AP is 1 at 0.50-0.60, 1/2 at 0.65-0.80,
+    1/3 above: 0.6 (float32 thresholds: 0.483)."""
+    gt = {"boxes": torch.tensor([[0.0, 0, 10, 10], [22, 0, 40, 20]]), "labels": torch.tensor([0, 0]),
+          "iscrowd": torch.tensor([0, 1])}
+    dets = {"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 0, 30, 10], [28, 12, 48, 17]]),
+            "scores": torch.tensor([0.5, 0.9, 0.8]), "labels": torch.tensor([0, 0, 0])}
+    assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(0.6, abs=1e-6)
+    assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(coco_eval([dets], [gt]).stats[0], abs=1e-6)

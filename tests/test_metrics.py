@@ -7,7 +7,15 @@ import pytest
 import torch
 from torchmetrics.detection import MeanAveragePrecision
 
-from yololab.metrics import DetectionConfusionMatrix, best_f1, build_map_metric, pr_curves, summarize
+from yololab.metrics import (
+    IOU_THRESHOLDS,
+    RECALL_THRESHOLDS,
+    DetectionConfusionMatrix,
+    best_f1,
+    build_map_metric,
+    pr_curves,
+    summarize,
+)
 
 NAMES = ["crazing", "inclusion", "patches"]
 
@@ -33,8 +41,9 @@ def test_per_class_ap_equals_torchmetrics_class_metrics():
     ours = build_map_metric()
     ours.update(preds, targets)
     values = summarize(ours.compute(), NAMES, "val")
-    for ious, key in ((None, "AP"), ([0.5], "AP50")):
-        reference = MeanAveragePrecision(iou_thresholds=ious, max_detection_thresholds=[1, 10, 300],
+    for ious, key in ((IOU_THRESHOLDS, "AP"), ([0.5], "AP50")):
+        reference = MeanAveragePrecision(iou_thresholds=ious, rec_thresholds=RECALL_THRESHOLDS,
+                                         max_detection_thresholds=[1, 10, 300],
                                          class_metrics=True, backend="faster_coco_eval")
         reference.update(preds, targets)
         ref = reference.compute()

@@ -78,6 +78,10 @@ def _col(value: torch.Tensor, n: int) -> torch.Tensor:
 # 300 gives the figure comparable with ultralytics' validation (which caps NMS output at 300).
 MAX_DETECTIONS = (1, 100, 300)
 MAIN_CAP = MAX_DETECTIONS.index(100)
+# COCOeval's thresholds, built as pycocotools builds them (float64). torchmetrics' defaults come from
+# torch.linspace in float32, where 0.8 is 0.800000012: a detection at IoU exactly 0.8 then misses that threshold.
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1).tolist()
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1).tolist()
 
 
 def build_map_metric() -> MeanAveragePrecision:
@@ -85,6 +89,8 @@ def build_map_metric() -> MeanAveragePrecision:
     return GatheredMeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
+        iou_thresholds=list(IOU_THRESHOLDS),
+        rec_thresholds=list(RECALL_THRESHOLDS),
         max_detection_thresholds=list(MAX_DETECTIONS),
         class_metrics=False,  # per-class AP comes from the precision array (ap_per_class)
         extended_summary=True,
