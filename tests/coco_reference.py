@@ -48,3 +48,11 @@ def coco_map(evaluator: COCOeval, cap: int, iou_index: int | None = None) -> flo
         precision = precision[iou_index]
     valid = precision > -1
     return float(np.mean(precision[valid])) if valid.any() else -1.0
+
+
+def coco_class_ap(evaluator: COCOeval, category: int, iou_index: int, cap: int = 100) -> float:
+    """One category's AP at one IoU threshold (all areas), COCOeval's summary rule."""
+    k = list(evaluator.params.catIds).index(category)
+    precision = evaluator.eval["precision"][iou_index, :, k, 0, list(evaluator.params.maxDets).index(cap)]
+    valid = precision > -1
+    return float(np.mean(precision[valid])) if valid.any() else -1.0

@@ -61,3 +61,19 @@ class KillOnceAtStep(L.Callback):
         if trainer.global_step == self.step and not os.path.exists(self.marker):
             open(self.marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SaveEvaluation(L.Callback):
+    """Saves what each validation step returns (the detections and ground truth the mAP metric was given, in
+    original pixels) to ``path`` at the end of validation, as {"detections": [...], "targets": [...]}."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.detections, self.targets = [], []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.detections += [{k: v.detach().cpu() for k, v in d.items()} for d in outputs["detections"]]
+        self.targets += [{k: v.detach().cpu() for k, v in t.items()} for t in outputs["targets"]]
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        torch.save({"detections": self.detections, "targets": self.targets}, self.path)

@@ -2,11 +2,14 @@
 
 import pytest
 import torch
-from tests.coco_reference import coco_eval, coco_map
+from tests.coco_reference import coco_class_ap, coco_eval, coco_map
+from tests.conftest import compose_config, neu_det_or_skip
 
 from yololab.metrics import build_map_metric, summarize
+from yololab.tasks import evaluate, train
 
 NAMES = ["a", "b", "c"]
+TRAIN_BATCHES = 30  # of 16 images: a third of NEU-DET's train split
 
 
 def crowded_images(n: int, seed: int = 0):
@@ -76,3 +79,34 @@ def test_detections_on_an_ignore_region_at_exact_thresholds():
             "scores": torch.tensor([0.5, 0.9, 0.8]), "labels": torch.tensor([0, 0, 0])}
     assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(0.6, abs=1e-6)
     assert ours([dets], [gt])["val/mAP50-95"] == pytest.approx(coco_eval([dets], [gt]).stats[0], abs=1e-6)
+
+
+@pytest.mark.neu_det
+@pytest.mark.slow
+def test_a_trained_checkpoint_on_neu_det_val_equals_pycocotools(tmp_path):
+    """A detector trained briefly on NEU-DET (one epoch at 96 px), evaluated on the whole val split by
+    ``scripts/eval.py``'s code; the detections and ground truth its validation steps gave the metric, evaluated by
+    pycocotools, give the same figures to 1e-6."""
+    root = neu_det_or_skip()
+    cfg = compose_config(tmp_path / "train", [
+        "data=neu_det", f"data.root={root}", "data.img_size=96", "data.num_workers=0", "data.ram_cache=false",
+        "logger=none", "callbacks=[model_checkpoint]", "trainer=cpu", "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={TRAIN_BATCHES}", "trainer.limit_val_batches=0", "model.scheduler=null",
+    ])
+    train.run(cfg)
+    saved = tmp_path / "evaluation.pt"
+    eval_cfg = compose_config(tmp_path / "eval", [
+        f"ckpt_path={cfg.paths.output_dir}/checkpoints/last.ckpt", "trainer=cpu", "data.num_workers=0",
+        "+callbacks.save._target_=tests.helpers.SaveEvaluation", f"+callbacks.save.path={saved}",
+    ], config_name="eval")
+    metrics = evaluate.run(eval_cfg)
+    given = torch.load(saved)
+    assert len(given["targets"]) == 360
+    reference = coco_eval(given["detections"], given["targets"], max_dets=(1, 100, 300))
+    assert metrics["val/mAP50-95"] == pytest.approx(reference.stats[0], abs=1e-6)
+    assert metrics["val/mAP50"] == pytest.approx(coco_map(reference, 100, iou_index=0), abs=1e-6)
+    assert metrics["val/mAP50-95_300det"] == pytest.approx(coco_map(reference, 300), abs=1e-6)
+    names = ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]
+    for k, name in enumerate(names):
+        assert metrics[f"val/AP50/{name}"] == pytest.approx(coco_class_ap(reference, k, iou_index=0), abs=1e-6)
+    assert metrics["val/mAP50"] > 0.01  # the model detects something: the figures are not all zero

@@ -102,6 +102,24 @@ def test_ema_after_k_updates_equals_the_closed_form():
     assert averaged.norm.num_batches_tracked.item() == 30  # integer buffers are copied, not averaged
 
 
+def test_the_ema_ramp_starts_from_the_first_trained_weights():
+    """Default decay 0.9999, tau 2000. Update 1 copies the weights; update 2 keeps d = 0.9999 (1 - e^(-1/2000))
+    = 4.99825e-4 of the average, update 3 keeps 0.9999 (1 - e^(-2/2000)) = 9.99400e-4 (by hand; ultralytics'
+    ramp, one update later, would keep 9.9940e-4 at update 2 and the initial weights at update 1)."""
+    module = TinyModule()
+    callback = ModelEMA()
+    callback.setup(L.Trainer(logger=False, enable_progress_bar=False), module, "fit")
+    averaged = callback._average_model.module
+    kept = []
+    for _ in range(3):
+        with torch.no_grad():
+            averaged.linear.weight.fill_(1.0)  # the average before the update
+            module.linear.weight.fill_(0.0)  # the current weights
+        callback._average_model.update_parameters(module)
+        kept.append(averaged.linear.weight[0, 0].item())  # the share of the old average that the update kept
+    assert kept == pytest.approx([0.0, 4.99825e-4, 9.99400e-4], abs=2e-7)  # float32 lerp: 6e-8 steps
+
+
 class Recorder(L.Callback):
     """The module's weights after every optimiser step, and the validation batches as the module saw them."""
 

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         data_cfg.test_split = cfg.split
     datamodule = hydra.utils.instantiate(data_cfg)
     trainer = hydra.utils.instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False,
-                                      callbacks=[])
+                                      callbacks=instantiate_group(cfg.get("callbacks")))
     runner = trainer.validate if cfg.split == "val" else trainer.test
     runner(model, datamodule=datamodule)
     metrics = trainer_metrics(trainer)
