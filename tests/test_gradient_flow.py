@@ -132,3 +132,33 @@ def test_ddp_statistics_cover_every_rank(tmp_path):
     assert row["gradflow/dead_fraction/head.0"] == pytest.approx(1 / 3)
     assert row["gradflow/negative_fraction/head.0"] == pytest.approx(1 / 2)
     assert row["gradflow/mean_abs_derivative/head.0"] == pytest.approx(1 / 2)
+
+
+class TwoPathToy(ToyModule):
+    """``model.head.2`` is in the graph, but no loss term reaches it: its gradient is exactly zero (as a pyramid
+    level's box branch is when the level has no positive anchor)."""
+
+    def __init__(self) -> None:
+        super().__init__("relu")
+        self.model.head.append(nn.Conv2d(16, 1, 1))
+
+    def training_step(self, batch, batch_idx):
+        x = batch[0]
+        return self.model.head[:2](x).pow(2).mean() + 0.0 * self.model.head[2](x).sum()
+
+
+def test_a_layer_with_an_exactly_zero_gradient_gets_no_norm(tmp_path):
+    """Its norm would enter every average over layers and paths as a path that 'vanished'; it is left out and
+    counted instead. Its update ratio is still logged (weight decay or momentum can move its weights)."""
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=1, logger=CSVLogger(tmp_path, name="", version=""), enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[GradientFlowMonitor(log_every_n_steps=1, histograms=False)], default_root_dir=tmp_path,
+    )
+    module = TwoPathToy()
+    trainer.fit(module)
+    (row,) = monitor_rows(tmp_path / "metrics.csv")
+    assert row["gradflow/grad_norm/head.0"] > 0 and row["gradflow/grad_norm/head.1"] > 0
+    assert "gradflow/grad_norm/head.2" not in row and "gradflow/update_ratio/head.2" in row
+    assert row["gradflow/zero_grad_layers"] == 1
+    assert not module.model.head[2].weight.grad.any()  # the premise: exactly zero, not merely small

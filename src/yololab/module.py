@@ -96,6 +96,10 @@ class YOLODetectorModule(L.LightningModule):
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in values.items()}, on_step=on_step, on_epoch=True,
                       batch_size=images.shape[0], sync_dist=not on_step)
+        if on_step:  # the epoch's mean foreground anchors per image at each level: does every level train?
+            self.log_dict({f"train/positives/stride_{s:g}": n.float() / images.shape[0]
+                           for s, n in parts.positives.items()},
+                          on_step=False, on_epoch=True, batch_size=images.shape[0], sync_dist=True)
         return parts.total
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -3,7 +3,9 @@
 On logging steps only, for every weight layer whose name matches ``layers``, the monitor records:
 
 - ``gradflow/grad_norm/<layer>``: L2 norm of the weight gradient, read in ``on_before_optimizer_step``,
-  after AMP unscaling and before clipping;
+  after AMP unscaling and before clipping. A layer whose gradient is exactly zero in the step (a path no loss
+  term reached, such as a pyramid level with no positive anchor) gets no norm that step, so that averages over
+  steps and paths cover only the paths that received a gradient; ``gradflow/zero_grad_layers`` counts them;
 - ``gradflow/update_ratio/<layer>``: ||W_after - W_before|| / ||W_before|| across the optimiser step;
 - for layers followed by an activation (a block with ``activation_spec``), over the logging batch:
   ``dead_fraction`` (channels through which no gradient flows for any input: max |f'(x)| < 1e-6),
@@ -138,6 +140,7 @@ class GradientFlowMonitor(L.Callback):
         self._step: int | None = None  # the optimiser step being logged; None between logging steps
         self._stepped = False  # its optimiser step has happened (the last micro-batch)
         self._measuring = False
+        self._zero_grad_layers = 0  # monitored layers whose gradient was exactly zero in the logged step
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.every = self.every or trainer.log_every_n_steps
@@ -180,13 +183,17 @@ class GradientFlowMonitor(L.Callback):
             return
         self._remove_hooks()
         self._stepped = True
+        zero = 0
         for layer in self.layers:
             layer.before = layer.weight.detach().clone()
             grad = layer.weight.grad
-            if grad is not None:
+            if grad is not None and not grad.any():
+                zero += 1
+            elif grad is not None:
                 layer.values["grad_norm"] = grad.detach().float().norm().item()
                 if self.histograms:
                     layer.values["_grad"] = _sample(grad.detach().float(), self.samples)
+        self._zero_grad_layers = zero
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._remove_hooks()
@@ -194,7 +201,7 @@ class GradientFlowMonitor(L.Callback):
             return
         step, self._step, self._stepped = self._step, None, False
         all_reduce_tallies([layer.tally for layer in self.layers if layer.tally is not None])
-        scalars, hists = {}, {}
+        scalars, hists = {"gradflow/zero_grad_layers": float(self._zero_grad_layers)}, {}
         for layer in self.layers:
             self._finish(layer, hists)
             for key, value in layer.values.items():

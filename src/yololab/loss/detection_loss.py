@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -21,6 +21,8 @@ class LossParts:
     box: torch.Tensor
     cls: torch.Tensor
     dfl: torch.Tensor
+    # foreground anchor points in the batch per pyramid level, keyed by the level's stride (not a loss term)
+    positives: dict[float, torch.Tensor] = field(default_factory=dict)
 
     @property
     def total(self) -> torch.Tensor:
@@ -97,4 +99,11 @@ class DetectionLoss(nn.Module):
             )
             fg_dist = dist_logits[t.fg_mask].view(-1, 4, self.reg_max)
             dfl = (distribution_focal_loss(fg_dist, target_dist) * weight).sum() / score_sum
-        return LossParts(self.box_gain * box, self.cls_gain * cls, self.dfl_gain * dfl)
+        return LossParts(self.box_gain * box, self.cls_gain * cls, self.dfl_gain * dfl,
+                         positives_per_level(t.fg_mask, maps, image_hw))
+
+
+def positives_per_level(fg_mask: torch.Tensor, maps: list[torch.Tensor], image_hw: tuple[int, int]):
+    """{stride: foreground anchor points of the batch at that level} (anchors are in level order)."""
+    counts = fg_mask.sum(0).split([m.shape[-2] * m.shape[-1] for m in maps])
+    return {image_hw[0] / m.shape[-2]: c.sum() for m, c in zip(maps, counts, strict=True)}

@@ -5,7 +5,8 @@
   steps. It says nothing about depth, and a lower loss alone lowers it;
 - ``log_gradient_ratio``: vanishing, measured as such: per path through the head (``head.box.0.*``), log10 of
   the gradient norm at its input-side layer over that at its output-side layer, per logged step; the mean over
-  the paths and the steps. More negative: the gradient shrinks more on its way back to the head's input;
+  the paths and the steps. More negative: the gradient shrinks more on its way back to the head's input. A
+  path with no norm at an end in a step (the monitor logs none for an exactly-zero gradient) is left out there;
 - ``dead_fraction``: the mean over those layers of the share of channels that pass no gradient for any
   input of a logged batch, averaged over the logged steps;
 - ``epochs_to``: the first epoch (counting from 1) whose validation metric reaches a target.

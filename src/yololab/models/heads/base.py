@@ -5,10 +5,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from scipy.optimize import brentq
 from torch import nn
 
 from yololab.nn.activations import Activation, ActivationSpec
+
+# the input size at which the reference's uniform box bins give every level a box that suits it
+REFERENCE_IMG_SIZE = 640
+
+
+def box_prior_logits(reg_max: int, img_size: int | None) -> torch.Tensor:
+    """Bin logits [reg_max] whose softmax has mean ``(reg_max - 1) / 2 * min(img_size, 640) / 640`` bins.
+
+    Uniform bins (the reference init, ``img_size`` None or >= 640) start every side at (reg_max - 1) / 2 strides:
+    at stride 32, 240 px, a 480 px box that suits a 640 px input. At 160-224 px that box is 2-3 times the image,
+    its IoU^6 in the task-aligned metric keeps the level out of every box's top-k, and its box branch never
+    trains. Scaled with the input, every level starts with the box, relative to the image, that it has at 640 px.
+    The distribution is the most spread one with that mean (logits theta * bin; theta = 0 is uniform).
+    """
+    if img_size is None or img_size >= REFERENCE_IMG_SIZE:
+        return torch.zeros(reg_max)
+    bins = np.arange(reg_max, dtype=np.float64)
+    target = (reg_max - 1) / 2 * img_size / REFERENCE_IMG_SIZE
+
+    def mean_minus_target(theta: float) -> float:
+        p = np.exp(theta * bins - (theta * bins).max())
+        return float(p @ bins / p.sum()) - target
+
+    return torch.from_numpy(brentq(mean_minus_target, -50.0, 0.0, xtol=1e-12) * bins).float()
 
 
 class DetectionHead(nn.Module):
@@ -25,17 +51,20 @@ class DetectionHead(nn.Module):
         activation: Activation,
         box_activation: Activation | None,
         cls_activation: Activation | None,
+        img_size: int | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.reg_max = reg_max
+        self.img_size = img_size  # the input size the box bias starts for (see box_prior_logits)
         self.box_spec = ActivationSpec.parse(box_activation or activation)
         self.cls_spec = ActivationSpec.parse(cls_activation or activation)
 
     def init_output_bias(self, box_bias: torch.Tensor, cls_bias: torch.Tensor, stride: float) -> None:
-        """Box bins start uniform; class logits start at a prior of ~5 objects per 640x640 image."""
+        """Box bins start at :func:`box_prior_logits` for ``img_size`` (uniform at 640 px and above); class logits
+        start at a prior of ~5 objects per 640x640 image. ``box_bias`` is side-major: [4, reg_max, cells]."""
         with torch.no_grad():
-            box_bias.fill_(1.0)
+            box_bias.view(4, self.reg_max, -1).copy_(1.0 + box_prior_logits(self.reg_max, self.img_size)[:, None])
             cls_bias.fill_(math.log(5 / self.num_classes / (640 / stride) ** 2))
 
 

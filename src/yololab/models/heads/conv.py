@@ -22,8 +22,9 @@ class ConvHead(PerLevelHead):
         box_activation: Activation | None = None,
         cls_activation: Activation | None = None,
         norm: str = "batch",
+        img_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation)
+        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation, img_size)
         widths = {"box": max(16, in_channels[0] // 4, 4 * reg_max), "cls": max(in_channels[0], min(num_classes, 100))}
 
         def branch(kind: str, in_ch: int, out_ch: int, act) -> nn.Sequential:

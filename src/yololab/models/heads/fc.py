@@ -32,8 +32,9 @@ class FCHead(DetectionHead):
         dropout: float = 0.0,
         grid: int = 7,
         reduce: int | None = None,
+        img_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation)
+        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation, img_size)
         self.grid = grid
         top = in_channels[-1]
         # optional 1x1 projection of the top map before flattening: fewer inputs to the first FC layer

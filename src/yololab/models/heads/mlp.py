@@ -24,8 +24,9 @@ class MLPHead(PerLevelHead):
         depth: int = 2,
         norm: str = "batch",
         dropout: float = 0.0,
+        img_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation)
+        super().__init__(num_classes, reg_max, activation, box_activation, cls_activation, img_size)
         self.build_branches(
             in_channels, strides,
             lambda kind, c, out, act: MLP(c, out, width, depth, act, norm, dropout),
