@@ -157,7 +157,7 @@ def test_coco_problems(tmp_path):
     assert [str(p) for p in problems] == [
         f"{path}: annotation id 9: image_id 99 is not in 'images'",
         f"{path}: annotation id 1: category_id 7 is not in 'categories'",
-        f"{path}: annotation id 2: malformed bbox ['4', 4, 16, 16]: expected [x, y, width, height]",
+        f"{path}: annotation id 2: malformed bbox ['4', 4, 16, 16]: expected 4 numbers [x, y, width, height]",
         f"{root}/images/train/c.png: image file not found (image id 3 in instances_train.json); skipped",
     ]
     assert [p.fatal for p in problems] == [True, True, True, False]
