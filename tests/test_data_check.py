@@ -231,5 +231,5 @@ def test_the_datamodule_owns_one_cache_its_datasets_share(synthetic_root):
     assert train_set.cache is val_set.cache and len(train_set.cache) == 64
     assert all(r.path in train_set.cache for r in train_set.records + val_set.records)
     assert DefectDataModule(str(synthetic_root), img_size=64, num_workers=0).ram_cache is False
-    with pytest.raises(ValueError, match=r"data\.ram_cache must be true or false, got 'ram'"):
+    with pytest.raises(ValueError, match=r"data\.ram_cache='ram': true or false"):
         DefectDataModule(str(synthetic_root), ram_cache="ram")
