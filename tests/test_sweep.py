@@ -119,7 +119,8 @@ def test_bad_sweep_files_are_named(tmp_path):
     with pytest.raises(SweepFileError, match="method: 'bayes' runs only on a W&B server"):
         load_sweep(sweep("program: p.py\nmethod: bayes\nmetric: {name: m, goal: maximize}\n"
                          "parameters: {lr: {min: 0.1, max: 1.0}}\n"))
-    random_sweep = load_sweep(sweep("program: p.py\nmethod: random\nparameters:\n  lr: {min: 0.1, max: 1.0}\n"
+    random_sweep = load_sweep(sweep("program: p.py\nmethod: random\ncommand: ['${program}']\nparameters:\n"
+                                    "  lr: {min: 0.1, max: 1.0}\n"
                                     "  seed: {values: [0, 1, 2]}\n"))
     with pytest.raises(SweepFileError, match="--count"):
         sweep_points(random_sweep)
