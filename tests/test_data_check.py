@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -99,6 +100,19 @@ def test_check_data_script_prints_the_report(tmp_path, capsys):
     add_fatal(root)
     assert check_data.run(cfg) == 1
     assert f"error: {root}/labels/train/grey.txt:3: class id 2 out of range [0, 2)" in capsys.readouterr().out
+
+
+def test_check_data_keeps_its_verdicts_in_the_cache_dir(tmp_path):
+    root, cache = broken_yolo(tmp_path / "ds"), tmp_path / "cache"
+    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", f"data.check_cache_dir={cache}"],
+                         config_name="check_data")
+    assert check_data.run(cfg) == 0
+    (saved,) = cache.glob("*.json")
+    verdicts = json.loads(saved.read_text())  # path -> [size, mtime_ns, digest, error, bit depth]
+    # every image but junk.jpg, whose header the reader could not read (never handed to the check)
+    images = sorted(str(p) for p in root.glob("images/*/*") if p.name != "junk.jpg")
+    assert sorted(verdicts) == images and len(images) == 8
+    assert [Path(p).name for p, v in verdicts.items() if v[3]] == ["trunc.jpg"]
 
 
 def test_training_skips_corrupt_images_with_one_summary_warning(tmp_path, caplog):
