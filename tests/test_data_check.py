@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -101,6 +102,19 @@ def test_check_data_script_prints_the_report(tmp_path, capsys):
     assert f"error: {root}/labels/train/grey.txt:3: class id 2 out of range [0, 2)" in capsys.readouterr().out
 
 
+def test_check_data_keeps_its_verdicts_in_the_cache_dir(tmp_path):
+    root, cache = broken_yolo(tmp_path / "ds"), tmp_path / "cache"
+    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", f"data.check_cache_dir={cache}"],
+                         config_name="check_data")
+    assert check_data.run(cfg) == 0
+    (saved,) = cache.glob("*.json")
+    verdicts = json.loads(saved.read_text())  # path -> [size, mtime_ns, digest, error, bit depth]
+    # every image but junk.jpg, whose header the reader could not read (never handed to the check)
+    images = sorted(str(p) for p in root.glob("images/*/*") if p.name != "junk.jpg")
+    assert sorted(verdicts) == images and len(images) == 8
+    assert [Path(p).name for p, v in verdicts.items() if v[3]] == ["trunc.jpg"]
+
+
 def test_training_skips_corrupt_images_with_one_summary_warning(tmp_path, caplog):
     root = broken_yolo(tmp_path / "ds")
     dm = DefectDataModule(str(root), img_size=64, num_workers=0)
@@ -157,7 +171,7 @@ def test_coco_problems(tmp_path):
     assert [str(p) for p in problems] == [
         f"{path}: annotation id 9: image_id 99 is not in 'images'",
         f"{path}: annotation id 1: category_id 7 is not in 'categories'",
-        f"{path}: annotation id 2: malformed bbox ['4', 4, 16, 16]: expected [x, y, width, height]",
+        f"{path}: annotation id 2: malformed bbox ['4', 4, 16, 16]: expected 4 numbers [x, y, width, height]",
         f"{root}/images/train/c.png: image file not found (image id 3 in instances_train.json); skipped",
     ]
     assert [p.fatal for p in problems] == [True, True, True, False]
@@ -231,5 +245,5 @@ def test_the_datamodule_owns_one_cache_its_datasets_share(synthetic_root):
     assert train_set.cache is val_set.cache and len(train_set.cache) == 64
     assert all(r.path in train_set.cache for r in train_set.records + val_set.records)
     assert DefectDataModule(str(synthetic_root), img_size=64, num_workers=0).ram_cache is False
-    with pytest.raises(ValueError, match=r"data\.ram_cache must be true or false, got 'ram'"):
+    with pytest.raises(ValueError, match=r"data\.ram_cache='ram': true or false"):
         DefectDataModule(str(synthetic_root), ram_cache="ram")

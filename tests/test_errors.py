@@ -95,3 +95,52 @@ def test_a_renamed_key_names_its_new_name(tmp_path, override, new):
     proc = train_script(tmp_path, override)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"{override.split('=')[0].lstrip('+')} was renamed: use {new}"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("seed=abc", "seed='abc': the seed must be an integer in [0, 4294967295]"),
+    ("seed=-1", "seed=-1: the seed must be an integer in [0, 4294967295]"),
+    ("data.num_workers=-1", "data.num_workers=-1: the loader's worker processes: an integer >= 0 (0: load in the "
+                            "main process)"),
+    ("data.close_mosaic=-3", "data.close_mosaic=-3: the last epochs without mosaic and mixup: an integer >= 0"),
+    ("trainer.max_epochs=-5", "trainer.max_epochs=-5: an integer >= 0, -1 for no limit, or null (Lightning's "
+                              "default)"),
+    ("trainer.precision=8", "trainer.precision=8: one of 32-true, 16-mixed, bf16-mixed, 16-true, bf16-true, 64-true, "
+                            "transformer-engine, transformer-engine-float16 (or 32, 16, bf16, 64)"),
+    ("trainer.precision=true", "trainer.precision=True: one of 32-true, "),
+])
+def test_every_command_checks_its_settings_first(tmp_path, override, message):
+    from yololab.cli import deliberate
+    from yololab.utils.settings import check_settings
+
+    with pytest.raises(ValueError) as info:
+        check_settings(compose_config(tmp_path, [override]))
+    assert str(info.value).startswith(message) and deliberate(info.value) is info.value
+
+
+def test_valid_settings_pass_and_the_precisions_are_lightnings():
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
+
+    from yololab.utils.settings import PRECISIONS, SHORT_PRECISIONS, check
+
+    lightning = {v for alias in get_args(_PRECISION_INPUT) for v in get_args(alias)}
+    assert set(PRECISIONS + SHORT_PRECISIONS) == lightning
+    for key, value in [("trainer.max_epochs", -1), ("trainer.max_epochs", 0), ("trainer.precision", "bf16-mixed"),
+                       ("trainer.precision", 16), ("seed", 0), ("seed", 2**32 - 1), ("data.num_workers", 0)]:
+        check(key, value)
+
+
+@pytest.mark.parametrize(("script", "overrides", "message"), [
+    ("train.py", ["seed=abc"], "seed='abc': the seed must be an integer in [0, 4294967295]"),
+    ("eval.py", ["ckpt_path=none.ckpt", "data.num_workers=-1"], "data.num_workers=-1: the loader's worker processes"),
+])
+def test_a_bad_setting_stops_the_script_with_its_message_alone(tmp_path, script, overrides, message):
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    cmd = [sys.executable, str(REPO / "scripts" / script), *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert len(output.splitlines()) == 1 and f"[ERROR] - {message}" in output, output

@@ -62,3 +62,9 @@ def test_bad_names_are_refused(repo_copy, name):
 def test_outside_a_repository_it_says_where_to_run(tmp_path):
     with pytest.raises(ScaffoldError, match="run from the repository root"):
         scaffold(tmp_path, "mine")
+
+
+def test_a_long_name_is_refused_for_its_length(repo_copy, capsys):
+    assert main(["a" * 49, "--root", str(repo_copy)]) == 2
+    assert capsys.readouterr().err == f"error: study name {'a' * 49!r} has 49 characters: at most 48\n"
+    scaffold(repo_copy, "a" * 48)  # the longest name allowed

@@ -119,7 +119,8 @@ def test_bad_sweep_files_are_named(tmp_path):
     with pytest.raises(SweepFileError, match="method: 'bayes' runs only on a W&B server"):
         load_sweep(sweep("program: p.py\nmethod: bayes\nmetric: {name: m, goal: maximize}\n"
                          "parameters: {lr: {min: 0.1, max: 1.0}}\n"))
-    random_sweep = load_sweep(sweep("program: p.py\nmethod: random\nparameters:\n  lr: {min: 0.1, max: 1.0}\n"
+    random_sweep = load_sweep(sweep("program: p.py\nmethod: random\ncommand: ['${program}']\nparameters:\n"
+                                    "  lr: {min: 0.1, max: 1.0}\n"
                                     "  seed: {values: [0, 1, 2]}\n"))
     with pytest.raises(SweepFileError, match="--count"):
         sweep_points(random_sweep)
@@ -255,3 +256,16 @@ def test_a_killed_sweep_resumes_its_unfinished_run_and_ends_as_an_uninterrupted_
     done, reference = (json.loads((r.run_dir / "metrics.json").read_text()) for r in (run, whole))
     for key in ("val/mAP50", "val/mAP50-95", "val/loss"):
         assert done[key] == reference[key], key
+
+
+def test_a_sweep_file_without_command_is_refused_with_the_reason(tmp_path, capsys):
+    """W&B's default command passes --seed=0, which Hydra refuses: every run used to fail, each in its console.log."""
+    path = tmp_path / "nocommand.yaml"
+    path.write_text("program: scripts/train.py\nmethod: grid\nparameters:\n  seed: {values: [0, 1]}\n")
+    with working_dir(REPO):
+        assert runner.main([str(path), "--dry-run", "--dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: not a valid sweep:\n  - command: missing: W&B's default command passes each parameter as "
+        "--key=value, which a Hydra script refuses; add command: [${env}, ${interpreter}, ${program}, "
+        "${args_no_hyphens}]\n")
+    assert not (tmp_path / "runs").exists()

@@ -86,3 +86,32 @@ def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, synthetic_root, mo
     train.run(compose_config(tmp_path, [*overrides, "ckpt_path=last"]))
     runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # two sessions, one run id
+
+
+def test_an_unreachable_server_gives_an_offline_run_within_seconds(tmp_path, monkeypatch, caplog):
+    """Online with a key but no server: wandb alone retried for about 95 s, then failed with a CommError."""
+    import logging
+    import socket
+    import time
+
+    from yololab.utils.wandb import finish_wandb, wandb_logger
+
+    with socket.socket() as probe:  # a port nobody listens on: bound, never listened to, closed with the test
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+        monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef" * 2 + "01234567")  # 40 characters, as a real key
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        caplog.set_level(logging.INFO, logger="yololab.utils.wandb")
+        start = time.monotonic()
+        logger = wandb_logger(mode="online", save_dir=str(tmp_path), project="unreachable")
+        decided = time.monotonic() - start
+        logger.experiment.log({"x": 1.0})
+        finish_wandb()
+        total = time.monotonic() - start
+    assert decided < 6, decided
+    assert total < 60, total  # wandb's own offline start is the rest (seconds; minutes on a loaded machine)
+    assert f"W&B: the server cannot be reached (http://127.0.0.1:{port}: Connection refused): logging offline " \
+           f"under {tmp_path} instead" in caplog.text
+    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and read_history(runs[0])["x"] == 1.0

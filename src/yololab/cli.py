@@ -39,15 +39,18 @@ def deliberate(err: BaseException) -> BaseException | None:
 
 
 def reported(task):
-    """``task`` with a readable console (``utils.console``), and an error yololab raised on purpose logged as
-    its message alone (console and log file), ending the process with status 1."""
+    """``task`` with a readable console (``utils.console``), its config's values checked first
+    (``utils.settings``), and an error yololab raised on purpose logged as its message alone (console and log
+    file), ending the process with status 1."""
 
     @functools.wraps(task)
     def run(cfg: DictConfig):
         from yololab.utils.console import readable_console
+        from yololab.utils.settings import check_settings
 
-        readable_console()
         try:
+            check_settings(cfg)  # a wrong value stops here, before the data scan and before torch loads
+            readable_console()
             return task(cfg)
         except Exception as err:
             cause = deliberate(err)

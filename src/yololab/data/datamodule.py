@@ -19,24 +19,11 @@ from yololab.data.records import DataError, ImageRecord
 from yololab.data.sampler import ReproducibleSampler, ResumableDataLoader, lower_priority
 from yololab.data.synthetic import SyntheticDefects
 from yololab.data.transforms import build_pipeline
+from yololab.utils.settings import check
 
 log = logging.getLogger(__name__)
 
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
-
-
-def check_sizes(img_size, batch_size) -> None:
-    """The image size and the batch size, checked when the config is read (not in albumentations or torch's
-    BatchSampler after the data scan), each error naming its key."""
-    if not is_integer(img_size) or img_size < 32 or img_size % 32:
-        raise ValueError(f"data.img_size={img_size!r}: the image size must be an integer multiple of 32 "
-                         "(32, 64, ..., 640)")
-    if not is_integer(batch_size) or batch_size < 1:
-        raise ValueError(f"data.batch_size={batch_size!r}: the batch size (per device) must be an integer >= 1")
-
-
-def is_integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class DefectDataModule(L.LightningDataModule):
@@ -79,9 +66,9 @@ class DefectDataModule(L.LightningDataModule):
         worker_nice: int = 0,
     ) -> None:
         super().__init__()
-        check_sizes(img_size=img_size, batch_size=batch_size)
-        if not isinstance(ram_cache, bool):
-            raise ValueError(f"data.ram_cache must be true or false, got {ram_cache!r}")
+        for key, value in (("img_size", img_size), ("batch_size", batch_size), ("num_workers", num_workers),
+                           ("close_mosaic", close_mosaic), ("ram_cache", ram_cache), ("worker_nice", worker_nice)):
+            check(f"data.{key}", value)  # as every command does first (utils/settings.py)
         self.root = Path(root)
         self.format, self.img_size, self.batch_size = format, img_size, batch_size
         self.num_workers = num_workers
@@ -94,8 +81,6 @@ class DefectDataModule(L.LightningDataModule):
         self.channels, self.ram_cache, self.close_mosaic = channels, ram_cache, close_mosaic
         self.val_fraction, self.split_seed, self.keep_difficult = val_fraction, split_seed, keep_difficult
         self.check_cache_dir = check_cache_dir
-        if worker_nice < 0:
-            raise ValueError(f"data.worker_nice must be >= 0 (a lower priority), got {worker_nice}")
         self.worker_nice = worker_nice
         self.datasets: dict[str, DetectionDataset] = {}
 

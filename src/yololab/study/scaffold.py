@@ -9,7 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+MAX_NAME = 48
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SEEDS = list(range(10))
 
 EXPERIMENT = """\
@@ -77,6 +78,8 @@ class ScaffoldError(ValueError):
 
 def study_files(root: Path, name: str) -> dict[Path, str]:
     """The files of study ``name`` under the repository ``root``, with their contents; checked first."""
+    if len(name) > MAX_NAME:
+        raise ScaffoldError(f"study name {name!r} has {len(name)} characters: at most {MAX_NAME}")
     if not NAME.match(name):
         raise ScaffoldError(f"study name {name!r}: use lower-case letters, digits and _, starting with a letter")
     experiments = root / "configs" / "experiment"

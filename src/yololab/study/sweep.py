@@ -78,6 +78,9 @@ def local_problems(cfg: dict) -> list[str]:
     problems = []
     if not cfg.get("program"):
         problems.append("program: missing (the training script, e.g. scripts/train.py)")
+    if not cfg.get("command"):
+        problems.append("command: missing: W&B's default command passes each parameter as --key=value, which a "
+                        "Hydra script refuses; add command: [${env}, ${interpreter}, ${program}, ${args_no_hyphens}]")
     if cfg.get("method") in ("bayes", "custom"):
         problems.append(f"method: {cfg.get('method')!r} runs only on a W&B server (each point depends on the "
                         "results before it); locally: grid or random")

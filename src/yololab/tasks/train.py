@@ -17,6 +17,7 @@ from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
 from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
+from yololab.utils.settings import check
 from yololab.utils.wandb import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,8 @@ def check_devices(trainer_cfg: DictConfig) -> None:
 
 def set_threads(threads: int | None) -> None:
     """``threads``: torch's CPU threads; logged, since a CPU run's numbers depend on the count."""
+    check("threads", threads)
     if threads is not None:
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-            raise ValueError(f"threads={threads!r}: give a positive number of CPU threads, or null for one per core")
         torch.set_num_threads(threads)
     log.info("CPU threads: %d%s", torch.get_num_threads(), "" if threads else " (torch's default)")
 

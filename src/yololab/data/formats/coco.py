@@ -10,9 +10,11 @@ Categories, sorted by id, become the contiguous classes. ``iscrowd`` boxes are l
 from __future__ import annotations
 
 import json
+import os
+import reprlib
 from pathlib import Path
 
-from yololab.data.formats.common import BoxCollector, image_size
+from yololab.data.formats.common import REGULAR, BoxCollector, file_kind, image_size
 from yololab.data.records import IMAGE, DataError, DataProblem, ImageRecord, config_error
 
 ROBOFLOW_NAME = "_annotations.coco.json"
@@ -31,15 +33,62 @@ def annotation_files(root: Path) -> dict[str, Path]:
 
 
 def read_json(path: Path) -> dict:
+    kind = file_kind(path)
+    if kind != REGULAR:
+        raise DataError([DataProblem(str(path), f"{kind or 'nothing'}, not an annotation file", fatal=True)])
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError([DataProblem(str(path), f"not valid JSON: {err.msg}", err.lineno, fatal=True)]) from None
+    if not isinstance(data, dict):
+        raise DataError([DataProblem(str(path), "not a COCO object (images, annotations, categories)", fatal=True)])
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
     if missing:
         raise DataError([DataProblem(str(path), f"no {', '.join(repr(k) for k in missing)} list (not COCO?)",
                                      fatal=True)])
+    problems = [DataProblem(str(path), f"{key}[{i}]: {why}", fatal=True)
+                for key, required in REQUIRED.items() for i, entry in enumerate(data[key])
+                if (why := entry_problem(entry, required))]
+    problems = problems or duplicate_ids(path, data)
+    if problems:
+        raise DataError(problems)
     return data
+
+
+# the keys each entry must have, with their types
+REQUIRED = {"images": {"id": (int, str), "file_name": (str,)}, "annotations": {},
+            "categories": {"id": (int,), "name": (str, int, float)}}
+
+
+def entry_problem(entry, required: dict) -> str | None:
+    """Why an entry of 'images', 'annotations' or 'categories' cannot be read, or None."""
+    if not isinstance(entry, dict):
+        return f"expected an object, got {reprlib.repr(entry)}"
+    for key, types in required.items():
+        if key not in entry:
+            return f"no {key!r} in {reprlib.repr(entry)}"
+        if not isinstance(entry[key], types) or isinstance(entry[key], bool):
+            return f"{key} {entry[key]!r} is not a {' or '.join(t.__name__ for t in types)}"
+    return None
+
+
+def duplicate_ids(path: Path, data: dict) -> list[DataProblem]:
+    """An id shared by two images (or two categories): annotations could not say which one they belong to."""
+    problems = []
+    for key in ("images", "categories"):
+        first: dict = {}
+        for i, entry in enumerate(data[key]):
+            if entry["id"] in first:
+                problems.append(DataProblem(str(path), f"{key}[{i}]: duplicate id {entry['id']!r} (also "
+                                            f"{key}[{first[entry['id']]}])", fatal=True))
+            first.setdefault(entry["id"], i)
+    return problems
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` by its name (``..`` and absolute paths resolved; links not followed,
+    so a dataset may keep its images on another disk)."""
+    return Path(os.path.normpath(path.absolute())).is_relative_to(os.path.normpath(folder.absolute()))
 
 
 class COCOFormat:
@@ -90,11 +139,17 @@ class COCOFormat:
                 continue
             by_image[ann["image_id"]].append(ann)
         records = []
-        for image in sorted(data["images"], key=lambda im: str(im.get("file_name"))):
-            image_path = image_dir / str(image.get("file_name"))
-            if not image_path.is_file():
-                problems.append(DataProblem(str(image_path), f"image file not found (image id {image['id']} in "
-                                            f"{path.name}); skipped", kind=IMAGE))
+        for image in sorted(data["images"], key=lambda im: im["file_name"]):
+            image_path = image_dir / image["file_name"]
+            if not inside(image_path, self.root):
+                problems.append(DataProblem(str(path), f"image id {image['id']}: file_name {image['file_name']!r} "
+                                            f"is outside the dataset folder {self.root}", fatal=True))
+                continue
+            kind = file_kind(image_path)
+            if kind != REGULAR:
+                why = "image file not found" if kind is None else f"{kind}, not an image file"
+                problems.append(DataProblem(str(image_path), f"{why} (image id {image['id']} in {path.name}); "
+                                            "skipped", kind=IMAGE))
                 continue
             size = image_size(image_path, problems)
             if size is None:
@@ -102,15 +157,15 @@ class COCOFormat:
             boxes = BoxCollector(str(path), len(self.class_names), *size, problems)
             for ann in by_image[image["id"]]:
                 self._add(ann, boxes)
-            empty = f"image {image.get('file_name')!r} (id {image['id']}) has no annotations"
+            empty = f"image {image['file_name']!r} (id {image['id']}) has no annotations"
             records.append(boxes.record(str(image_path), empty=empty))
         return records, problems
 
     def _add(self, ann: dict, boxes: BoxCollector) -> None:
         where = f"annotation id {ann.get('id')}"
         bbox = ann.get("bbox")
-        if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, int | float) for v in bbox):
-            boxes.reject(None, f"{where}: malformed bbox {bbox!r}: expected [x, y, width, height]")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
+            boxes.reject(None, f"{where}: malformed bbox {bbox!r}: expected 4 numbers [x, y, width, height]")
             return
         if ann.get("category_id") not in self.category_index:
             boxes.reject(None, f"{where}: category_id {ann.get('category_id')} is not in 'categories'")
@@ -120,3 +175,7 @@ class COCOFormat:
             boxes.ignore(self.category_index[ann["category_id"]], (x, y, x + w, y + h))
             return
         boxes.add(None, self.category_index[ann["category_id"]], (x, y, x + w, y + h), where=f"{where}: ")
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,23 @@ from yololab.data.records import ANNOTATION, BOX, LABEL, DataProblem, ImageRecor
 def background(path: str | Path, reason: str) -> DataProblem:
     """A warning for an image without labels (missing or empty label file), which trains as background."""
     return DataProblem(str(path), f"{reason}; image used as background", kind=LABEL)
+
+
+REGULAR = "a regular file"
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def file_kind(path: str | Path) -> str | None:
+    """What ``path`` is (following links): None when nothing is there, :data:`REGULAR`, or e.g. "a FIFO (named
+    pipe)". Asked before opening a file: reading a FIFO would block until someone writes to it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return REGULAR
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 def find_child(root: Path, *names: str) -> Path | None:
@@ -105,4 +124,5 @@ class BoxCollector:
         )
 
 
-__all__ = ["IMAGE_SUFFIXES", "BoxCollector", "background", "find_child", "image_size", "list_images"]
+__all__ = ["IMAGE_SUFFIXES", "REGULAR", "BoxCollector", "background", "file_kind", "find_child", "image_size",
+           "list_images"]

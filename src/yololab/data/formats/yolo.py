@@ -12,8 +12,18 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from yololab.data.formats.common import IMAGE_SUFFIXES, BoxCollector, background, image_size, list_images
+from yololab.data.formats.common import (
+    IMAGE_SUFFIXES,
+    REGULAR,
+    BoxCollector,
+    background,
+    file_kind,
+    image_size,
+    list_images,
+)
 from yololab.data.records import DataProblem, ImageRecord, config_error
+
+SPLITS = ("train", "val", "test")
 
 
 def read_data_yaml(root: Path) -> dict:
@@ -27,16 +37,40 @@ def read_data_yaml(root: Path) -> dict:
         meta = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise config_error(path, f"not valid YAML: {err}") from None
-    names = meta.get("names")
-    if isinstance(names, dict):
-        names = [names[k] for k in sorted(names)]
-    if not names:
-        raise config_error(path, "'names' (the class names) is missing")
-    if "nc" in meta and int(meta["nc"]) != len(names):
-        raise config_error(path, f"nc={meta['nc']} but {len(names)} names")
-    meta["names"] = [str(n) for n in names]
+    if not isinstance(meta, dict):
+        raise config_error(path, f"a data.yaml is a mapping (path, train, val, names), not a {type(meta).__name__}")
+    meta["names"] = class_names(meta, path)
+    for key in ("path", *SPLITS):
+        value = meta.get(key)
+        if isinstance(value, list):
+            raise config_error(path, f"{key}: a list of folders is not supported: give one folder (e.g. "
+                               f"images/{key}), or gather the images under one")
+        if value is not None and not isinstance(value, str):
+            raise config_error(path, f"{key}: expected a folder, got {value!r}")
     meta["_file"] = str(path)
     return meta
+
+
+def class_names(meta: dict, path: Path) -> list[str]:
+    """``names``: a list, or a mapping from the class ids 0..n-1 (ultralytics' form); ``nc`` must agree."""
+    names = meta.get("names")
+    if isinstance(names, dict):
+        ids = list(names)
+        if not all(type(i) is int for i in ids) or sorted(ids) != list(range(len(ids))):
+            raise config_error(path, f"names: the keys must be the class ids 0..{len(ids) - 1}, got "
+                               f"{', '.join(map(repr, ids))}")
+        names = [names[k] for k in range(len(ids))]
+    if names is None or names == []:
+        raise config_error(path, "'names' (the class names) is missing")
+    if not isinstance(names, list) or not all(isinstance(n, str | int | float) for n in names):
+        raise config_error(path, f"names: expected a list of class names or a mapping {{0: name, ...}}, "
+                           f"got {names!r}")
+    nc = meta.get("nc", len(names))
+    if type(nc) is not int:
+        raise config_error(path, f"nc: expected the number of classes (an integer), got {nc!r}")
+    if nc != len(names):
+        raise config_error(path, f"nc={nc} but {len(names)} names")
+    return [str(n) for n in names]
 
 
 class YOLOFormat:
@@ -57,7 +91,7 @@ class YOLOFormat:
         return (root / "data.yaml").is_file()
 
     def splits(self) -> list[str]:
-        return [s for s in ("train", "val", "test") if self.meta.get(s)]
+        return [s for s in SPLITS if self.meta.get(s)]
 
     def image_dir(self, split: str) -> Path:
         entry = self.meta.get(split)
@@ -70,14 +104,25 @@ class YOLOFormat:
         if not image_dir.is_dir():
             raise config_error(image_dir, f"'{split}' image folder does not exist")
         records, problems = [], []
+        labelled: dict[Path, Path] = {}  # label file -> the image it was read for
         for image_path in list_images(image_dir):
+            label_path = label_path_for(image_path)
+            if label_path in labelled:
+                problems.append(DataProblem(str(label_path), f"the label file of both {labelled[label_path].name} "
+                                            f"and {image_path.name}: rename one image (and give it its own labels)",
+                                            fatal=True))
+                continue
+            labelled[label_path] = image_path
             size = image_size(image_path, problems)
             if size is None:
                 continue
-            label_path = label_path_for(image_path)
             boxes = BoxCollector(str(label_path), len(self.class_names), *size, problems)
-            if not label_path.is_file():
-                problems.append(background(label_path, "missing label file"))
+            kind = file_kind(label_path)
+            if kind != REGULAR:
+                if kind is None:
+                    problems.append(background(label_path, "missing label file"))
+                else:
+                    boxes.reject(None, f"{kind}, not a label file")
                 records.append(boxes.record(str(image_path)))
                 continue
             self._parse(label_path, boxes)
