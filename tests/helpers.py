@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import lightning as L
 import torch
@@ -61,3 +62,19 @@ class KillOnceAtStep(L.Callback):
         if trainer.global_step == self.step and not os.path.exists(self.marker):
             open(self.marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class WaitForFile(L.Callback):
+    """After optimiser step ``step``, writes ``started`` and waits until ``release`` exists: a run that is
+    busy in its folder for as long as a test needs."""
+
+    def __init__(self, step: int, started: str, release: str, timeout: float = 120.0) -> None:
+        self.step, self.started, self.release, self.timeout = step, started, release, timeout
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step or os.path.exists(self.started):
+            return
+        open(self.started, "w").close()
+        deadline = time.monotonic() + self.timeout
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.05)
