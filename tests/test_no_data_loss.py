@@ -41,17 +41,32 @@ def refusal(run, cfg, match: str) -> str:
     return str(info.value)
 
 
-@pytest.fixture
-def ckpt(overfit_run) -> Path:
-    return overfit_run[2] / "checkpoints" / "last.ckpt"
+def short_run(root) -> list[str]:
+    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
+            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "callbacks.validation_report=null",
+            "callbacks.gradient_flow=null"]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory, synthetic_root) -> Path:
+    """A run folder after one epoch: its checkpoints/last.ckpt is the previous good copy."""
+    tmp_path = tmp_path_factory.mktemp("one-epoch")
+    train.run(compose_config(tmp_path, [*short_run(synthetic_root), "trainer.max_epochs=1"]))
+    return tmp_path / "run"
 
 
 @pytest.fixture
-def scans(tmp_path, overfit_root) -> Path:
+def ckpt(one_epoch) -> Path:
+    """A tiny checkpoint (one epoch of two batches): what predict and export refuse to write over."""
+    return one_epoch / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def scans(tmp_path, synthetic_root) -> Path:
     """Two real images, as a user's input folder."""
     folder = tmp_path / "in"
     folder.mkdir()
-    for i, image in enumerate(sorted((overfit_root / "images" / "train").glob("*.jpg"))[:2]):
+    for i, image in enumerate(sorted((synthetic_root / "images" / "train").glob("*.jpg"))[:2]):
         shutil.copy(image, folder / f"crazing_{i}.jpg")
     return folder
 
@@ -149,20 +164,6 @@ def test_export_never_overwrites_an_existing_verification_report(tmp_path, ckpt)
 
 
 # --- checkpoints saved atomically on their own filesystem ------------------------------------------------------
-
-def short_run(root) -> list[str]:
-    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
-            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "callbacks.validation_report=null",
-            "callbacks.gradient_flow=null"]
-
-
-@pytest.fixture(scope="module")
-def one_epoch(tmp_path_factory, synthetic_root) -> Path:
-    """A run folder after one epoch: its checkpoints/last.ckpt is the previous good copy."""
-    tmp_path = tmp_path_factory.mktemp("one-epoch")
-    train.run(compose_config(tmp_path, [*short_run(synthetic_root), "trainer.max_epochs=1"]))
-    return tmp_path / "run"
-
 
 def resume_with_file_size_limit(run_dir: Path, root: Path, tmpdir: Path, ignore_sigxfsz: bool):
     """``scripts/train.py`` resuming ``run_dir`` for a second epoch, allowed to write no file larger than half

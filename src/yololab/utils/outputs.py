@@ -22,13 +22,13 @@ def check_new_output(path: Path, folder: Path, key: str) -> None:
     if path.is_symlink():
         raise OutputError(f"{key}: {path} is a symbolic link (to {os.readlink(path)}); nothing is written through "
                           "a link: remove it or choose another output")
-    if path.exists():
-        raise OutputError(f"{key}: {path} already exists (from an earlier run?); this command writes only new "
-                          "files, never over one it did not write: choose a new output, or move that file away")
     real, base = path.resolve(), folder.resolve()
     if not real.is_relative_to(base):
         raise OutputError(f"{key}: {path} would be written outside the output folder {folder} (at {real}); "
                           "give a path inside it")
+    if path.exists():
+        raise OutputError(f"{key}: {path} already exists (from an earlier run?); this command writes only new "
+                          "files, never over one it did not write: choose a new output, or move that file away")
 
 
 def make_folder(folder: Path, key: str) -> None:
