@@ -162,21 +162,22 @@ def run_sweep(runs: list[PlannedRun], jobs: int = 1, dry_run: bool = False, cwd:
         for run in runs:
             echo(("# finished: " if run in result.skipped else "") + shell_line(run))
         return result
-    echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
-    if jobs > 1 and todo and not any(o.startswith("threads=") for o in todo[0].overrides):
-        echo(f"note: {jobs} runs at a time each use torch's default CPU threads (one per core); on a CPU add "
-             f"-- threads=<cores / {jobs}> (on 2 cores --jobs 2 -- threads=1 measured 1.37x the runs per hour "
-             "of --jobs 1: scripts/benchmark_study.py)")
-    with sweep_lock(runs), ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = {pool.submit(launch, run, cwd or Path.cwd(), echo): run for run in todo}
-        for future in as_completed(futures):
-            run, code = futures[future], future.result()
-            if code == 0 and is_finished(run):
-                result.finished.append(run)
-                echo(f"finished {run.name}")
-            else:
-                result.failed.append((run, code))
-                echo(f"FAILED {run.name} ({failure(run, code)}); see {run.run_dir / LOG_FILE}")
+    with sweep_lock(runs):
+        echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
+        if jobs > 1 and todo and not any(o.startswith("threads=") for o in todo[0].overrides):
+            echo(f"note: {jobs} runs at a time each use torch's default CPU threads (one per core); on a CPU add "
+                 f"-- threads=<cores / {jobs}> (on 2 cores --jobs 2 -- threads=1 measured 1.37x the runs per hour "
+                 "of --jobs 1: scripts/benchmark_study.py)")
+        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            futures = {pool.submit(launch, run, cwd or Path.cwd(), echo): run for run in todo}
+            for future in as_completed(futures):
+                run, code = futures[future], future.result()
+                if code == 0 and is_finished(run):
+                    result.finished.append(run)
+                    echo(f"finished {run.name}")
+                else:
+                    result.failed.append((run, code))
+                    echo(f"FAILED {run.name} ({failure(run, code)}); see {run.run_dir / LOG_FILE}")
     return result
 
 
