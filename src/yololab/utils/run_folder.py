@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shlex
 import socket
@@ -30,6 +31,7 @@ from omegaconf import DictConfig
 LOCK_FILE = ".lock"
 INHERITED_FD_ENV = "YOLOLAB_RUN_LOCK_FD"
 RANK_ENV = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+log = logging.getLogger(__name__)
 _held: dict[str, int] = {}  # resolved folder -> the locked descriptor this process opened
 
 
@@ -81,6 +83,10 @@ def acquire(folder: str | Path) -> bool:
         os.close(fd)
         raise RunFolderBusy(f"{folder} is in use by {holder}. A run folder has one writer at a time: wait for it "
                             "to end, or choose another folder") from None
+    except OSError as err:  # a filesystem without locks (some network mounts): say so, and go on
+        os.close(fd)
+        log.warning("cannot lock %s (%s): nothing stops a second writer in this folder", folder, err)
+        return False
     os.ftruncate(fd, 0)
     os.pwrite(fd, (owner_line() + "\n").encode(), 0)
     _held[str(folder.resolve())] = fd
@@ -106,8 +112,8 @@ def holding(folder: str | Path) -> Iterator[None]:
 
 def handed_to_child(folder: str | Path) -> tuple[dict[str, str], tuple[int, ...]]:
     """(environment entries, descriptors to pass) that hand this process's lock of ``folder`` to a child."""
-    fd = _held[str(Path(folder).resolve())]
-    return {INHERITED_FD_ENV: str(fd)}, (fd,)
+    fd = _held.get(str(Path(folder).resolve()))
+    return ({INHERITED_FD_ENV: str(fd)}, (fd,)) if fd is not None else ({}, ())
 
 
 def check_task_name(name) -> None:
