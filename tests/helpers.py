@@ -68,7 +68,7 @@ class WaitForFile(L.Callback):
     """After optimiser step ``step``, writes ``started`` and waits until ``release`` exists: a run that is
     busy in its folder for as long as a test needs."""
 
-    def __init__(self, step: int, started: str, release: str, timeout: float = 120.0) -> None:
+    def __init__(self, step: int, started: str, release: str, timeout: float = 600.0) -> None:
         self.step, self.started, self.release, self.timeout = step, started, release, timeout
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -180,7 +180,7 @@ def resume_with_file_size_limit(run_dir: Path, root: Path, tmpdir: Path, ignore_
            "HYDRA_FULL_ERROR": "0"}
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), *short_run(root), "trainer.max_epochs=2",
            f"hydra.run.dir={run_dir}", "ckpt_path=last"]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=run_dir.parent,
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=run_dir.parent,
                           preexec_fn=limited)
 
 
