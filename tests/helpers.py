@@ -78,3 +78,11 @@ class WaitForFile(L.Callback):
         deadline = time.monotonic() + self.timeout
         while not os.path.exists(self.release) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+class DefaultSignalAction(L.Callback):
+    """Restores the default action of ``signum`` in this process: Python ignores SIGXFSZ at start-up, so a
+    write past ``RLIMIT_FSIZE`` fails with EFBIG; with the default action it kills the process mid-write."""
+
+    def __init__(self, signum: str) -> None:
+        signal.signal(getattr(signal, signum), signal.SIG_DFL)

@@ -167,19 +167,20 @@ def test_export_never_overwrites_an_existing_verification_report(tmp_path, ckpt)
 
 def resume_with_file_size_limit(run_dir: Path, root: Path, tmpdir: Path, ignore_sigxfsz: bool):
     """``scripts/train.py`` resuming ``run_dir`` for a second epoch, allowed to write no file larger than half
-    the checkpoint: its end-of-epoch save is cut mid-write, by SIGXFSZ (a kill) or, with the signal ignored,
-    by EFBIG (as a full disk fails a write)."""
+    the checkpoint: its end-of-epoch save is cut mid-write, by SIGXFSZ (a kill) or, with the signal ignored
+    (Python's default), by EFBIG (as a full disk fails a write)."""
     limit = (run_dir / "checkpoints" / "last.ckpt").stat().st_size // 2
 
     def limited():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN if ignore_sigxfsz else signal.SIG_DFL)
 
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
            "HYDRA_FULL_ERROR": "0"}
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), *short_run(root), "trainer.max_epochs=2",
            f"hydra.run.dir={run_dir}", "ckpt_path=last"]
+    if not ignore_sigxfsz:
+        cmd += ["+callbacks.kill._target_=tests.helpers.DefaultSignalAction", "+callbacks.kill.signum=SIGXFSZ"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=run_dir.parent,
                           preexec_fn=limited)
 
