@@ -10,6 +10,7 @@ one. A failed write (a full disk) removes the partial file and says so in one li
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,11 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(path)
+    buffer = io.BytesIO()  # serialised first: torch's writer turns a failed file write into a RuntimeError
+    torch.save(obj, buffer)
     try:
         with open(partial, "wb") as f:
-            torch.save(obj, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, path)
