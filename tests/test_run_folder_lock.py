@@ -44,13 +44,14 @@ def test_a_second_writer_of_a_busy_run_folder_stops_naming_the_first(tmp_path, s
     started, release = tmp_path / "started", tmp_path / "release"
     wait = ["+callbacks.wait._target_=tests.helpers.WaitForFile", "+callbacks.wait.step=1",
             f"+callbacks.wait.started={started}", f"+callbacks.wait.release={release}"]
-    train = [sys.executable, str(REPO / "scripts" / "train.py"), *tiny_training(synthetic_root)]
-    first = subprocess.Popen([*train, *wait, f"hydra.run.dir={run.run_dir}"], env=script_env(), cwd=tmp_path,
+    train = [sys.executable, str(REPO / "scripts" / "train.py"), *tiny_training(synthetic_root),
+             f"hydra.run.dir={runner.quoted(str(run.run_dir))}"]  # seed=0: quoted for Hydra's grammar
+    first = subprocess.Popen([*train, *wait], env=script_env(), cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(started, first)
         before = files(run.run_dir)
-        second = subprocess.run([*train, f"hydra.run.dir={run.run_dir}"], env=script_env(), cwd=tmp_path,
+        second = subprocess.run(train, env=script_env(), cwd=tmp_path,
                                 capture_output=True, text=True, timeout=600)
         assert second.returncode == 1
         assert f"{run.run_dir} is in use by pid {first.pid} on host" in second.stderr, second.stderr
