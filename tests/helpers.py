@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import lightning as L
 import torch
@@ -77,3 +78,27 @@ class SaveEvaluation(L.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         torch.save({"detections": self.detections, "targets": self.targets}, self.path)
+
+
+class WaitForFile(L.Callback):
+    """After optimiser step ``step``, writes ``started`` and waits until ``release`` exists: a run that is
+    busy in its folder for as long as a test needs."""
+
+    def __init__(self, step: int, started: str, release: str, timeout: float = 600.0) -> None:
+        self.step, self.started, self.release, self.timeout = step, started, release, timeout
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step or os.path.exists(self.started):
+            return
+        open(self.started, "w").close()
+        deadline = time.monotonic() + self.timeout
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+class DefaultSignalAction(L.Callback):
+    """Restores the default action of ``signum`` in this process: Python ignores SIGXFSZ at start-up, so a
+    write past ``RLIMIT_FSIZE`` fails with EFBIG; with the default action it kills the process mid-write."""
+
+    def __init__(self, signum: str) -> None:
+        signal.signal(getattr(signal, signum), signal.SIG_DFL)

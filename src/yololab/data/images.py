@@ -71,7 +71,7 @@ def decode_with_depth(data: bytes) -> tuple[np.ndarray, str]:
                 raise OSError("a 16-bit colour image OpenCV cannot decode")
             rgb, bits = to_uint8(np.ascontiguousarray(pixels[..., 2::-1]))
             return rgb, bits
-        return np.asarray(img.convert("RGB")), "8-bit"
+        return np.array(img.convert("RGB")), "8-bit"  # a writable array (asarray's is read-only)
 
 
 def _rawmode(img: Image.Image) -> str:

@@ -6,16 +6,22 @@ Hydra through the ``YOLOLAB_RUN_DIR`` environment variable (``configs/hydra/defa
 itself stays the agent's. ``python`` is the interpreter running this script (its folder leads ``PATH``).
 A run is finished when its folder holds ``metrics.json``, which ``yololab.tasks.train.run`` writes last. A
 restart skips finished runs, resumes an unfinished run from its ``checkpoints/last.ckpt`` (same folder, same
-W&B id, which the checkpoint carries), and starts over only a run whose folder holds no checkpoint.
+W&B id, which the checkpoint carries), and starts over a run whose folder holds no checkpoint in a fresh
+folder: the old one's files are moved aside to ``<name>.attempt-<n>``, never deleted.
+
+One runner per sweep folder, and one writer per run folder (:mod:`yololab.utils.run_folder`): the runner
+holds the sweep folder's lock while it runs, takes each run folder's lock before it touches the folder,
+and hands that lock to the run's process.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
-import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from yololab.study.sweep import PlannedRun, SweepFileError, load_sweep, plan, with_constants
+from yololab.utils import run_folder
 
 RUN_DIR_ENV = "YOLOLAB_RUN_DIR"
 DONE_FILE = "metrics.json"
@@ -37,7 +44,7 @@ RESUME_FILE = Path("checkpoints") / "last.ckpt"
 class SweepResult:
     finished: list[PlannedRun] = field(default_factory=list)  # ran now, exit 0, metrics.json written
     skipped: list[PlannedRun] = field(default_factory=list)  # finished before
-    failed: list[tuple[PlannedRun, int]] = field(default_factory=list)  # (run, exit code)
+    failed: list[tuple[PlannedRun, int | None]] = field(default_factory=list)  # (run, exit code; None: not started)
 
 
 def is_finished(run: PlannedRun) -> bool:
@@ -80,25 +87,64 @@ def quoted(value: str) -> str:
 
 
 def resume_command(run: PlannedRun) -> list[str]:
-    """The run's command, resuming from its last checkpoint when it has one; a folder without one (a run
-    killed before its first checkpoint) is emptied and the run starts over."""
+    """The run's command, resuming from its last checkpoint when it has one."""
     checkpoint = run.run_dir / RESUME_FILE
     if checkpoint.is_file():
         return [*run.command, f"ckpt_path={quoted(str(checkpoint.resolve()))}"]
-    if run.run_dir.exists():
-        shutil.rmtree(run.run_dir)
     return run.command
 
 
-def launch(run: PlannedRun, cwd: Path) -> int:
-    """Train one run, or resume it, its console output appended to ``<run dir>/console.log``; the exit code."""
-    command = resume_command(run)
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run.run_dir / LOG_FILE, "a") as log:
-        log.write(f"$ {shlex.join(command)}\n")
-        log.flush()
-        return subprocess.run(command, cwd=cwd, env=run_env(run), stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, check=False).returncode
+def move_aside(run: PlannedRun) -> Path | None:
+    """A folder without a checkpoint to resume (a run that failed or was killed before its first one, or that
+    diverged: ``last-good.ckpt``) is moved to ``<name>.attempt-<n>``, its files kept; where it went, or None."""
+    if not run.run_dir.exists() or (run.run_dir / RESUME_FILE).is_file():
+        return None
+    if not any(p.name != run_folder.LOCK_FILE for p in run.run_dir.iterdir()):
+        return None  # nothing but a lock file
+    n = 1
+    while (aside := run.run_dir.with_name(f"{run.name}.attempt-{n}")).exists():
+        n += 1
+    run.run_dir.rename(aside)
+    return aside
+
+
+def launch(run: PlannedRun, cwd: Path, echo: Callable[[str], None] = print) -> int | None:
+    """Train one run, or resume it, its console output appended to ``<run dir>/console.log``; the exit code,
+    or None if another process writes into its folder. The folder's lock is taken before the folder is
+    touched (moved aside, written), and handed to the run's process."""
+    try:
+        run_folder.acquire(run.run_dir)
+    except run_folder.RunFolderBusy as err:
+        echo(f"{run.name}: not started: {err}")
+        return None
+    try:
+        aside = move_aside(run)  # the lock moves with the folder; this runner still holds it
+        if aside is not None:
+            run_folder.release(run.run_dir)
+            run_folder.acquire(run.run_dir)
+            echo(f"{run.name}: no checkpoint to resume; the earlier attempt's files were moved to {aside}")
+        env, fds = run_folder.handed_to_child(run.run_dir)
+        command = resume_command(run)
+        with open(run.run_dir / LOG_FILE, "a") as log:
+            log.write(f"$ {shlex.join(command)}\n")
+            log.flush()
+            return subprocess.run(command, cwd=cwd, env={**run_env(run), **env}, pass_fds=fds,
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  check=False).returncode
+    finally:
+        run_folder.release(run.run_dir)
+
+
+def failure(run: PlannedRun, code: int | None) -> str:
+    """Why a run did not finish, in words: its exit code or signal, or the missing ``metrics.json``."""
+    if code is None:
+        return "not started: its folder is in use by another process"
+    if code == 0:
+        return (f"exit code 0, but it left no {DONE_FILE} in {run.run_dir} (did its command write into "
+                "another folder?)")
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"signal {-code}"
+    return f"exit code {code}"
 
 
 def run_sweep(runs: list[PlannedRun], jobs: int = 1, dry_run: bool = False, cwd: Path | None = None,
@@ -116,22 +162,39 @@ def run_sweep(runs: list[PlannedRun], jobs: int = 1, dry_run: bool = False, cwd:
         for run in runs:
             echo(("# finished: " if run in result.skipped else "") + shell_line(run))
         return result
-    echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
-    if jobs > 1 and todo and not any(o.startswith("threads=") for o in todo[0].overrides):
-        echo(f"note: {jobs} runs at a time each use torch's default CPU threads (one per core); on a CPU add "
-             f"-- threads=<cores / {jobs}> (on 2 cores --jobs 2 -- threads=1 measured 1.37x the runs per hour "
-             "of --jobs 1: scripts/benchmark_study.py)")
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = {pool.submit(launch, run, cwd or Path.cwd()): run for run in todo}
-        for future in as_completed(futures):
-            run, code = futures[future], future.result()
-            if code == 0 and is_finished(run):
-                result.finished.append(run)
-                echo(f"finished {run.name}")
-            else:
-                result.failed.append((run, code))
-                echo(f"FAILED {run.name} (exit code {code}); see {run.run_dir / LOG_FILE}")
+    with sweep_lock(runs):
+        echo(f"{len(todo)} run(s) to do, {len(result.skipped)} finished before, {jobs} at a time")
+        if jobs > 1 and todo and not any(o.startswith("threads=") for o in todo[0].overrides):
+            echo(f"note: {jobs} runs at a time each use torch's default CPU threads (one per core); on a CPU add "
+                 f"-- threads=<cores / {jobs}> (on 2 cores --jobs 2 -- threads=1 measured 1.37x the runs per hour "
+                 "of --jobs 1: scripts/benchmark_study.py)")
+        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            futures = {pool.submit(launch, run, cwd or Path.cwd(), echo): run for run in todo}
+            for future in as_completed(futures):
+                run, code = futures[future], future.result()
+                if code == 0 and is_finished(run):
+                    result.finished.append(run)
+                    echo(f"finished {run.name}")
+                else:
+                    result.failed.append((run, code))
+                    echo(f"FAILED {run.name} ({failure(run, code)}); see {run.run_dir / LOG_FILE}")
     return result
+
+
+@contextlib.contextmanager
+def sweep_lock(runs: list[PlannedRun]):
+    """The lock of the runs' sweep folder, held while this runner runs: a second runner stops, naming it."""
+    taken = []
+    try:
+        for folder in sorted({run.run_dir.parent for run in runs}):
+            if run_folder.acquire(folder):
+                taken.append(folder)
+        yield
+    except run_folder.RunFolderBusy as err:
+        raise SweepFileError(f"another sweep runner works in this folder: {err}") from None
+    finally:
+        for folder in taken:
+            run_folder.release(folder)
 
 
 def default_dir(cfg: dict, sweep_file: Path) -> Path:

@@ -24,6 +24,8 @@ import yaml
 
 MAX_POINTS = 100_000  # a grid larger than this is not a study that runs locally
 UNSUPPORTED_MACROS = ("${args_json_file}",)
+# Hydra keys that move a run's folder (with paths.output_dir): the runner assigns each run its own
+RUN_FOLDER_KEYS = ("hydra.run", "hydra.sweep", "hydra.runtime")
 
 
 class SweepFileError(ValueError):
@@ -85,9 +87,15 @@ def local_problems(cfg: dict) -> list[str]:
         problems.append(f"method: {cfg.get('method')!r} runs only on a W&B server (each point depends on the "
                         "results before it); locally: grid or random")
     for name, spec in (cfg.get("parameters") or {}).items():
+        if moves_run_folder(str(name)):
+            problems.append(f"parameters.{name}: the runner gives every run its own folder (--dir); a run folder "
+                            "cannot be a parameter")
         if isinstance(spec, dict) and "parameters" in spec:
             problems.append(f"parameters.{name}: nested parameters do not parse as Hydra overrides; use flat "
                             f"dotted keys (e.g. {name}.key)")
+    for arg in map(str, cfg.get("command") or []):
+        if "=" in arg and moves_run_folder(arg.split("=", 1)[0]):
+            problems.append(f"command: {arg!r}: the runner gives every run its own folder (--dir)")
     for macro in UNSUPPORTED_MACROS:
         if macro in map(str, cfg.get("command") or []):
             problems.append(f"command: {macro} is not supported by the local runner")
@@ -149,6 +157,12 @@ def run_name(params: dict[str, Any], keys: list[str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=,+-]", "-", text)
 
 
+def moves_run_folder(key: str) -> bool:
+    """Whether an override of ``key`` moves a run's folder away from the one the runner assigns."""
+    key = key.lstrip("+~")
+    return key == "paths.output_dir" or key.startswith(RUN_FOLDER_KEYS)
+
+
 def check_extra_overrides(cfg: dict, extra: list[str]) -> None:
     """Forwarded overrides may not set a swept key, nor move the run folder the runner assigns."""
     swept = set(cfg["parameters"])
@@ -157,7 +171,7 @@ def check_extra_overrides(cfg: dict, extra: list[str]) -> None:
         if key in swept:
             raise SweepFileError(f"override {override!r}: {key} is a parameter of the sweep; change it in the "
                                  "sweep file")
-        if key.startswith("hydra.run"):
+        if moves_run_folder(key):
             raise SweepFileError(f"override {override!r}: the runner gives every run its own folder (--dir)")
 
 

@@ -36,6 +36,7 @@ from yololab.models.detector import YOLODetector
 from yololab.models.summary import activation_specs
 from yololab.module import YOLODetectorModule
 from yololab.nn.activations import ActivationSpec
+from yololab.utils.outputs import OutputError, check_new_output, make_folder, write_new
 
 DEFAULT_OPSET = 18
 log = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ def export_onnx(model: YOLODetector, path: str | Path, img_size: int, opset: int
     for key, value in (metadata or {}).items():
         program.model.metadata_props[key] = json.dumps(value)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_new_output(path, path.parent, "output")
+    make_folder(path.parent, "output")
     program.save(path, external_data=False)
     return path
 
@@ -250,19 +252,34 @@ def verification_images(spec: str | None, stored: dict, count: int) -> tuple[lis
     return [np.repeat(render_image(0, "val", i, size)[0][..., None], 3, axis=2) for i in range(count)], "synthetic"
 
 
+def check_outputs(cfg: DictConfig) -> tuple[Path, Path]:
+    """(the ONNX file, its verification report beside it): new files, neither the checkpoint nor any other
+    existing file; checked before anything is computed."""
+    output = Path(cfg.output)
+    if output.resolve() == Path(cfg.ckpt_path).resolve():
+        raise OutputError(f"output={cfg.output} is the checkpoint ckpt_path={cfg.ckpt_path}; export never writes "
+                          "over its input: give another output, e.g. output=model.onnx")
+    report_file = output.with_suffix(".verification.json")
+    for path in (output, report_file):
+        check_new_output(path, output.parent, "output")
+    make_folder(output.parent, "output")
+    return output, report_file
+
+
 def run(cfg: DictConfig) -> dict:
     """Export ``cfg.ckpt_path`` to ``cfg.output`` and verify it; returns the file and the verification."""
     if not cfg.get("ckpt_path"):
         raise ValueError("ckpt_path is required: python scripts/export.py ckpt_path=path/to/last.ckpt format=onnx")
     if cfg.format != "onnx":
         raise ValueError(f"format={cfg.format!r} is not supported; valid: onnx")
+    output, report_file = check_outputs(cfg)
     module = YOLODetectorModule.from_checkpoint(cfg.ckpt_path)
     stored = module.config
     img_size = int(cfg.img_size or stored["data"]["img_size"])
     metadata = {"class_names": module.class_names, "img_size": img_size, "in_channels": module.model.in_channels,
                 "reg_max": module.model.reg_max, "conf_threshold": module.predict_conf_threshold,
                 "iou_threshold": module.val_iou_threshold, "checkpoint": str(cfg.ckpt_path)}
-    path = export_onnx(module.model, cfg.output, img_size, cfg.opset, metadata)
+    path = export_onnx(module.model, output, img_size, cfg.opset, metadata)
     v = cfg.verify
     tol = Tolerance(**{f.name: float(v[f.name]) for f in fields(Tolerance)})
     images, source = verification_images(v.images, stored, v.num_images)
@@ -274,7 +291,7 @@ def run(cfg: DictConfig) -> dict:
         raise ExportError(f"{path} was written but does not compute what PyTorch computes: {err}") from err
     report = {"onnx": str(path), "exporter": f"torch.onnx.export(dynamo=True), opset {cfg.opset}",
               "images": source, "conf": conf, "tolerance": asdict(tol), "checks": checks}
-    path.with_suffix(".verification.json").write_text(json.dumps(report, indent=2))
+    write_new(report_file, json.dumps(report, indent=2).encode(), "output")
     log.info("wrote %s; onnxruntime matches PyTorch on %d image(s) from %s: raw maps max abs diff %.2g (allowed "
              "%.2g), the same %d detection(s) after NMS", path, len(images), source,
              max(c["max_abs_diff"] for c in checks), checks[0]["allowed"], checks[0]["detections"])

@@ -7,6 +7,7 @@ size, detection cap) come from the checkpoint; the config overrides any of them.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from torchvision.utils import draw_bounding_boxes
 from yololab.data.records import DataError, DataProblem
 from yololab.inference import common_root, gather_inputs, letterbox_batch, read_images
 from yololab.module import YOLODetectorModule
+from yololab.utils.outputs import check_new_output, make_folder, write_new
 
 log = logging.getLogger(__name__)
 
@@ -116,22 +118,25 @@ def detection_rows(result: ImageResult, class_names: list[str]) -> list[dict]:
 
 
 def write_detections(path: Path, rows: list[dict], info: dict) -> None:
-    """All detections in one file: ``.json`` (rows with the run's settings and skipped files) or ``.csv``."""
+    """All detections in one new file: ``.json`` (rows with the run's settings and skipped files) or ``.csv``."""
     if path.suffix.lower() == ".csv":
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=DETECTION_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=DETECTION_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        data = text.getvalue()
     else:
-        path.write_text(json.dumps({**info, "detections": rows}, indent=1))
+        data = json.dumps({**info, "detections": rows}, indent=1)
+    write_new(path, data.encode(), "detections_file")
 
 
 def plan_outputs(spec: str | Path, out_dir: Path) -> dict[Path, Path]:
     """Input image -> where its drawing goes: its place below the inputs' common folder, under ``out_dir``.
 
-    No input file is ever written. A folder or pattern leaves out the images inside ``out_dir`` (earlier
-    outputs), and nothing is planned if a destination is any file the input names (``output`` inside the
-    input folder next to an original of the same name, or a pattern spanning folders) or another destination.
+    No input file is ever written, nor any file that exists (an earlier run's drawing), nor anything through a
+    link. A folder or pattern leaves out the images inside ``out_dir`` (earlier outputs), and nothing is
+    planned if a destination is any file the input names (``output`` inside the input folder next to an
+    original of the same name, or a pattern spanning folders) or another destination.
     """
     named = gather_inputs(spec)
     out = out_dir.resolve()
@@ -140,15 +145,24 @@ def plan_outputs(spec: str | Path, out_dir: Path) -> dict[Path, Path]:
         log.info("left out %d image(s) inside output=%s", len(named) - len(inputs), out_dir)
     if not inputs:
         raise FileNotFoundError(f"every image input={spec} names is inside output={out_dir}: choose another output")
-    root, taken, plan = common_root(inputs), {p.resolve() for p in named}, {}
+    root, taken, plan = common_root(inputs), {p.resolve() for p in inputs}, {}
     for path in inputs:
         dest = out_dir / path.resolve().relative_to(root)
         if dest.resolve() in taken:
             raise ValueError(f"output={out_dir} would overwrite {dest}, an image input={spec} names (or the drawing "
                              f"of another input); choose an output folder that holds none of the inputs")
+        check_new_output(dest, out_dir, "output")
         taken.add(dest.resolve())
         plan[path] = dest
     return plan
+
+
+def encoded(image: np.ndarray, suffix: str) -> bytes:
+    """An RGB image encoded as its file name's format says."""
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"OpenCV cannot encode a {suffix} image")
+    return data.tobytes()
 
 
 def write_predictions(module: YOLODetectorModule, plan: dict[Path, Path], settings: PredictSettings):
@@ -156,9 +170,7 @@ def write_predictions(module: YOLODetectorModule, plan: dict[Path, Path], settin
     problems, rows, done = [], [], []
     for result in predict_images(module, list(plan), settings, problems):
         dest = plan[result.path]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(dest), cv2.cvtColor(draw(result, module.class_names), cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {dest}")
+        write_new(dest, encoded(draw(result, module.class_names), dest.suffix), "output")
         rows.extend(detection_rows(result, module.class_names))
         done.append(str(result.path))
     return rows, done, problems
@@ -174,6 +186,8 @@ def run(cfg: DictConfig) -> dict:
     detections_file = out_dir / cfg.get("detections_file", "detections.json")
     if detections_file.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"detections_file must end in .json or .csv, got {detections_file.name}")
+    make_folder(out_dir, "output")
+    check_new_output(detections_file, out_dir, "detections_file")
     plan = plan_outputs(cfg.input, out_dir)
     module = YOLODetectorModule.from_checkpoint(cfg.ckpt_path)
     settings = PredictSettings.resolve(cfg, module)

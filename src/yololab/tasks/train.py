@@ -12,12 +12,14 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from yololab.checkpoint_io import AtomicCheckpointIO
 from yololab.checkpoints import check_fits, read_checkpoint
 from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
 from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
 from yololab.utils.settings import check
+from yololab.utils.run_folder import holding
 from yololab.utils.wandb import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
             cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
     loggers = instantiate_group(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
-                                      logger=loggers or False)
+                                      logger=loggers or False, plugins=[AtomicCheckpointIO()])
     for logger in loggers:
         logger.log_hyperparams(model.config)
         if resume is not None and isinstance(logger, AppendingCSVLogger):
@@ -134,7 +136,13 @@ def logged_steps(ckpt: dict) -> int:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Train (and test, with ``test=true``); returns the final metrics."""
+    """Train (and test, with ``test=true``) in the run folder, which no other process may write meanwhile
+    (:mod:`yololab.utils.run_folder`); returns the final metrics."""
+    with holding(cfg.paths.output_dir):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict[str, float]:
     checkpoint = resolve_checkpoint(cfg)
     datamodule, model, trainer = build(cfg, checkpoint)
     try:
