@@ -12,7 +12,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from yololab.checkpoints import check_fits, read_checkpoint
+from yololab.checkpoints import check_fits, check_same_run, read_checkpoint
 from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
@@ -113,6 +113,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
     model.config.pop("hydra", None)  # Hydra's own settings (compose() adds them); a checkpoint keeps the run's
     if resume is not None:
         check_fits(resume, model, model.config["model"], checkpoint)
+        check_same_run(resume, model.config, checkpoint)
     wandb_id = (resume or {}).get("yololab", {}).get("wandb_id")
     if wandb_id and cfg.get("logger") and cfg.logger.get("wandb"):
         with open_dict(cfg):
