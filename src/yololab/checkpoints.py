@@ -113,12 +113,20 @@ def check_same_run(ckpt: dict, config: dict, path: str | Path) -> None:
     both = set(stored.get("callbacks") or {}) & set(config.get("callbacks") or {})
     found = [(key, old, new) for key, old, new in differences(stored, config)
              if not any(key == k or key.startswith(f"{k}.") for k in RESUME_KEYS)
-             and (not key.startswith("callbacks.") or key.split(".")[1] in both)]
+             and (not key.startswith("callbacks.") or key.split(".")[1] in both)
+             and in_run_folder(old, stored) != in_run_folder(new, config)]
     if found:
         shown = "; ".join(f"{key}: {old!r} there, {new!r} here" for key, old, new in found[:6])
         raise CheckpointError(f"{path} is another run's checkpoint: its config differs from this command's at "
                               f"{len(found)} key(s): {shown}. Resume it with its settings, or train afresh "
                               "without ckpt_path")
+
+
+def in_run_folder(value, config: dict):
+    """``value`` with the run folder (``paths.output_dir``) written as ``<run>``: a path inside it (a checkpoint
+    folder, the trainer's root) is the same in the run folder of a resume in a new folder."""
+    run_dir = (config.get("paths") or {}).get("output_dir")
+    return value.replace(run_dir, "<run>") if isinstance(value, str) and run_dir else value
 
 
 def scale_of(model_config: dict) -> str | None:
