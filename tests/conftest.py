@@ -74,6 +74,20 @@ def overfit_run(tmp_path_factory, overfit_root):
     return cfg, metrics, Path(cfg.paths.output_dir)
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, synthetic_root):
+    """Two training steps and one validation batch at 64 px (a few seconds): (config, metrics, run folder), its
+    checkpoint in ``<run folder>/checkpoints/last.ckpt``; for tests that need a real checkpoint, not a good one."""
+    from yololab.tasks import train
+
+    tmp_path = tmp_path_factory.mktemp("tiny")
+    cfg = compose_config(tmp_path, [f"data.root={synthetic_root}", "data.synthetic=null", "data.img_size=64",
+                                    "data.batch_size=4", "data.num_workers=0", "logger=csv", "trainer=cpu",
+                                    "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                    "trainer.limit_val_batches=1", "callbacks.validation_report=null"])
+    return cfg, train.run(cfg), Path(cfg.paths.output_dir)
+
+
 def neu_det_or_skip() -> Path:
     if not (NEU_DET / "data.yaml").is_file():
         pytest.skip(f"NEU-DET not found at {NEU_DET} (set NEU_DET_ROOT)")

@@ -102,3 +102,17 @@ class DefaultSignalAction(L.Callback):
 
     def __init__(self, signum: str) -> None:
         signal.signal(getattr(signal, signum), signal.SIG_DFL)
+
+
+class SignalInHook(L.Callback):
+    """Sends ``signum`` to this process once, from callback hook ``hook`` (``on_train_epoch_start``,
+    ``on_validation_batch_start``, ...) in epoch ``epoch``: as a user pressing Ctrl-C at that moment."""
+
+    def __init__(self, hook: str, epoch: int, signum: str = "SIGINT") -> None:
+        self.epoch, self.signum, self.sent = epoch, getattr(signal, signum), False
+        setattr(self, hook, self._maybe_send)
+
+    def _maybe_send(self, trainer, *args, **kwargs) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)

@@ -2,6 +2,7 @@
 everywhere a spec is, each layer with its own module; a bad one is named with why."""
 
 import importlib.util
+import sys
 from functools import partial
 
 import pytest
@@ -10,7 +11,7 @@ from tests.conftest import compose_config
 from torch import nn
 
 from yololab import activation_spec
-from yololab.checkpoints import CheckpointError, check_config
+from yololab.checkpoints import CheckpointError
 from yololab.models.backbone import CSPDarknet
 from yololab.models.detector import YOLODetector
 from yololab.models.heads import ConvHead, FCHead, MLPHead
@@ -18,6 +19,7 @@ from yololab.models.neck import PAN
 from yololab.models.summary import activation_census
 from yololab.nn import activations
 from yololab.nn.activations import ActivationSpec, build_activation, register_activation, requires
+from yololab.stored_model import activation
 from yololab.study.arms import arm_of
 
 
@@ -122,10 +124,11 @@ def test_a_bad_activation_says_what_is_wrong(spec, match):
 
 
 def test_a_checkpoint_imports_no_activation_module_it_names():
-    check_config({"model": {"head": {"activation": "torch.nn.Hardtanh:-2,2"}}}, "a.ckpt")
-    with pytest.raises(CheckpointError, match=r"a\.ckpt: refused: .*model\.head\.box_activation='evil\.pkg\.Act', "
-                       r"from evil\.pkg, which is not imported"):
-        check_config({"model": {"head": {"box_activation": "evil.pkg.Act"}}}, "a.ckpt")
+    assert activation("torch.nn.Hardtanh:-2,2", "head.activation", "a.ckpt") == "torch.nn.Hardtanh:-2,2"
+    with pytest.raises(CheckpointError, match=r"a\.ckpt: refused: .*model\.head\.box_activation='evil\.pkg\.Act': a "
+                       r"checkpoint may name a registered activation or a torch\.nn activation class"):
+        activation("evil.pkg.Act", "head.box_activation", "a.ckpt")
+    assert "evil" not in sys.modules
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs the export extras")

@@ -1,47 +1,14 @@
-"""Loading a checkpoint never calls anything its stored config names beyond the configs' own classes; a file
-that is not a yololab checkpoint, or one of another model, is named as such."""
+"""A file that is not a yololab checkpoint, or one of another model, is named as such (what a checkpoint's
+stored config may make a loader do: tests/test_checkpoint_is_data.py)."""
+
+import os
+import stat
 
 import pytest
-import torch
 from tests.conftest import compose_config
 
-from yololab.tasks import evaluate, export, predict, train
-
-ENTRY_POINTS = {"eval": evaluate, "predict": predict, "export": export}
-
-
-def hostile_checkpoint(tmp_path, trained, key: str, value) -> tuple:
-    """A copy of a real checkpoint (weights_only-safe) whose stored model config gets ``key: value``; and a
-    victim file the value would truncate."""
-    victim = tmp_path / "victim.txt"
-    victim.write_bytes(b"precious results\n")
-    ckpt = torch.load(trained, map_location="cpu", weights_only=True)
-    ckpt["yololab"]["config"]["model"]["backbone"][key] = value(victim)
-    path = tmp_path / "shared.ckpt"
-    torch.save(ckpt, path)
-    return path, victim
-
-
-def entry_config(tmp_path, name: str, ckpt, images):
-    extra = {"eval": ["trainer=cpu"], "predict": [f"input={images}", f"output={tmp_path / 'out'}"],
-             "export": [f"output={tmp_path / 'model.onnx'}"]}[name]
-    return compose_config(tmp_path, [f"ckpt_path={ckpt}", *extra], config_name=name)
-
-
-@pytest.mark.parametrize("name", list(ENTRY_POINTS))
-@pytest.mark.parametrize(("value", "match"), [
-    (lambda victim: {"_target_": "builtins.open", "file": str(victim), "mode": "w"},
-     r"names model\.backbone\.hook\._target_='builtins\.open'"),
-    # an interpolation (which Hydra resolves when instantiating): a stored config is saved resolved, so none is let in
-    (lambda victim: f"${{oc.decode:'{{_target_: builtins.open, file: {victim}, mode: w}}'}}",
-     r"interpolation at model\.backbone\.hook"),
-], ids=["target", "interpolation"])
-def test_a_stored_config_cannot_run_code(overfit_run, overfit_root, tmp_path, name, value, match):
-    _, _, run_dir = overfit_run
-    path, victim = hostile_checkpoint(tmp_path, run_dir / "checkpoints" / "last.ckpt", "hook", value)
-    with pytest.raises(ValueError, match=rf"shared\.ckpt: refused: .*{match}"):
-        ENTRY_POINTS[name].run(entry_config(tmp_path, name, path, overfit_root / "images"))
-    assert victim.read_bytes() == b"precious results\n"
+from yololab.checkpoints import CheckpointError
+from yololab.tasks import evaluate, train
 
 
 def test_a_garbage_file_is_not_a_checkpoint(tmp_path, synthetic_root):
@@ -66,12 +33,11 @@ def test_resuming_another_scale_names_the_scale(overfit_run, overfit_root, tmp_p
     assert len(str(info.value).splitlines()) == 2
 
 
-def test_a_checkpoint_stored_before_the_data_keys_were_renamed_still_loads():
-    from yololab.checkpoints import with_renamed_keys
+def test_a_fifo_is_not_a_regular_file(tmp_path):
+    from yololab.checkpoints import read_checkpoint
 
-    data = {"root": "x", "cache": "ram", "scan_cache": "/tmp/verdicts"}
-    with_renamed_keys(data)
-    assert data == {"root": "x", "ram_cache": True, "check_cache_dir": "/tmp/verdicts"}
-    data = {"cache": None, "scan_cache": None}
-    with_renamed_keys(data)
-    assert data == {"ram_cache": False, "check_cache_dir": None}
+    fifo = tmp_path / "model.ckpt"
+    os.mkfifo(fifo)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    with pytest.raises(CheckpointError, match=r"model\.ckpt: not a checkpoint \(not a regular file\)"):
+        read_checkpoint(fifo)  # never opened: opening a FIFO for reading blocks until a writer comes

@@ -38,6 +38,13 @@ def cpu_trainer(**kwargs) -> L.Trainer:
                      use_distributed_sampler=False, **kwargs)
 
 
+def test_stop_as_on_sigterm_sets_the_flag_lightning_reads():
+    trainer = cpu_trainer()
+    assert not trainer.received_sigterm
+    private_api.stop_as_on_sigterm(trainer)
+    assert trainer.received_sigterm
+
+
 def test_cluster_environment_is_the_one_lightning_signals_read():
     trainer = cpu_trainer(plugins=[SLURMEnvironment(auto_requeue=True)])
     assert private_api.cluster_environment(trainer).auto_requeue

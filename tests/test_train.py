@@ -36,10 +36,11 @@ def test_overfit_drives_loss_down_and_map_up(overfit_run):
                                         "scratches")}
 
 
-def test_eval_reproduces_validation_metrics(overfit_run, tmp_path):
+def test_eval_reproduces_validation_metrics(overfit_run, overfit_root, tmp_path):
     _, metrics, out = overfit_run
     ckpt = out / "checkpoints" / "last.ckpt"
-    eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu", "data.num_workers=0"], config_name="eval")
+    eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", f"data.root={overfit_root}", "trainer=cpu",
+                                         "data.num_workers=0"], config_name="eval")
     result = evaluate.run(eval_cfg)
     for key in ("val/mAP50", "val/mAP50-95"):
         assert result[key] == pytest.approx(metrics[key], abs=1e-6)

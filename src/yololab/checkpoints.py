@@ -1,20 +1,14 @@
 """Reading checkpoint files without trusting them.
 
-A checkpoint is a file researchers download and share. ``weights_only=True`` keeps pickled code out
-of it, but eval, predict and export rebuild the model from the run config stored in it with
-``hydra.utils.instantiate``, which calls whatever a ``_target_`` names (``builtins.open`` with
-``'w'`` truncates a file). So a stored config may only name the targets that the YAML files of the
-repository's ``configs/`` name (the model, data, optimiser and augmentation classes), and may hold
-no interpolation (a stored config is saved resolved; ``${oc.decode:...}`` could build a new
-``_target_`` when Hydra resolves it), and an activation given as a dotted class path
-(``torch.nn.Hardtanh``) only from a module already imported (loading imports nothing a file names).
-Anything else is refused, naming the key.
+A checkpoint is a file researchers download and share. ``weights_only=True`` keeps pickled code out of
+it; the run config stored in it is data: eval, predict and export rebuild the model from its model
+section alone, checked key by key (``yololab.stored_model``), and never instantiate anything it names.
+A training run resuming a checkpoint builds its model from its own config and checks that the
+checkpoint's tensors fit (:func:`check_fits`).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +27,8 @@ def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     """The checkpoint dict of ``path``, loaded with ``weights_only=True``; a clear error for any other file."""
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a FIFO, a device or a folder: reading one could block or mean nothing
+            raise CheckpointError(f"{path}: not a checkpoint (not a regular file)")
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         with warnings.catch_warnings():
@@ -58,39 +54,14 @@ def load_failure(err: Exception) -> str:
 
 
 def stored_run(ckpt: dict, path: str | Path) -> dict:
-    """The yololab part of a checkpoint (run ``config``, ``class_names``, ``wandb_id``), its config checked."""
+    """The yololab part of a checkpoint (run ``config``, ``class_names``, ``wandb_id``); what of it may be used,
+    and how it is checked, is ``yololab.stored_model``'s business."""
     meta = ckpt.get("yololab")
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{path} was not written by yololab (no stored run config)")
-    config = meta["config"]
-    if not (isinstance(config.get("model"), dict) and isinstance(config.get("data"), dict)
-            and isinstance(meta.get("class_names"), list)):
-        raise CheckpointError(f"{path}: its stored run config lacks the model, the data or the class names")
-    check_config(config, path)
-    with_renamed_keys(config["data"])
+    if not (isinstance(meta["config"].get("model"), dict) and isinstance(meta.get("class_names"), list)):
+        raise CheckpointError(f"{path}: its stored run config lacks the model or the class names")
     return meta
-
-
-def with_renamed_keys(data: dict) -> None:
-    """A data config stored before ``data.cache`` and ``data.scan_cache`` were renamed (``cli.RENAMED_KEYS``),
-    in today's keys, so that an older checkpoint still evaluates."""
-    if "cache" in data:
-        data["ram_cache"] = data.pop("cache") == "ram"
-    if "scan_cache" in data:
-        data["check_cache_dir"] = data.pop("scan_cache")
-
-
-@functools.cache
-def allowed_targets(config_dir: str = CONFIG_DIR) -> frozenset[str]:
-    """Every ``_target_`` that a YAML file under ``config_dir`` names."""
-    found = set()
-    for file in Path(config_dir).rglob("*.yaml"):
-        found.update(value for key, value in walk(yaml.safe_load(file.read_text())) if is_target(key))
-    return frozenset(t for t in found if isinstance(t, str))
-
-
-def is_target(key: str) -> bool:
-    return key.rsplit(".", 1)[-1] == "_target_"
 
 
 def walk(node, key: str = "") -> Iterator[tuple[str, object]]:
@@ -101,31 +72,6 @@ def walk(node, key: str = "") -> Iterator[tuple[str, object]]:
         return
     for k, v in items:
         yield from walk(v, f"{key}.{k}" if key else str(k))
-
-
-def check_config(config: dict, source: str | Path) -> None:
-    """Refuse a stored config that names a target no config file names, or holds an interpolation."""
-    allowed = allowed_targets()
-    for key, value in walk(config):
-        if is_target(key) and value not in allowed:
-            raise CheckpointError(
-                f"{source}: refused: its stored config names {key}={value!r}, which no config in {CONFIG_DIR} "
-                "names; loading a checkpoint builds only the model and data classes the configs name")
-        if isinstance(value, str) and "${" in value:
-            raise CheckpointError(f"{source}: refused: its stored config holds an interpolation at {key} "
-                                  f"({value[:80]!r}); a stored config is saved resolved")
-        module = unimported_activation_module(key, value)
-        if module:
-            raise CheckpointError(f"{source}: refused: its stored config names the activation {key}={value!r}, "
-                                  f"from {module}, which is not imported; import it first (as the training run did)")
-
-
-def unimported_activation_module(key: str, value) -> str | None:
-    """The module an activation given as a dotted class path would import, when it is not imported yet."""
-    if not (key.rsplit(".", 1)[-1].endswith("activation") and isinstance(value, str)):
-        return None
-    module = value.partition(":")[0].strip().rpartition(".")[0]
-    return module if module and module not in sys.modules else None
 
 
 def check_fits(ckpt: dict, module: torch.nn.Module, model_config: dict, path: str | Path) -> None:
@@ -147,6 +93,40 @@ def check_fits(ckpt: dict, module: torch.nn.Module, model_config: dict, path: st
         lines += [f"model.{key}: {old!r} in the checkpoint, {new!r} in this run"
                   for key, old, new in differences(stored, model_config)[:6]]
     raise CheckpointError("\n  ".join(lines))
+
+
+# what a resume may change: where and how the run is computed, not which run it is
+RESUME_KEYS = ("ckpt_path", "test", "tags", "task_name", "threads", "paths", "logger", "trainer.max_epochs",
+               "trainer.max_time", "trainer.enable_progress_bar", "data.root", "data.num_workers",
+               "data.persistent_workers", "data.pin_memory", "data.worker_nice", "data.ram_cache",
+               "data.check_cache_dir")
+
+
+def check_same_run(ckpt: dict, config: dict, path: str | Path) -> None:
+    """Stop unless the checkpoint's stored run config is ``config`` apart from ``RESUME_KEYS`` and callbacks
+    that only one of them has (a resume of another run, say another study arm, would report its metrics as
+    this run's); name the keys that differ."""
+    stored = ckpt.get("yololab", {}).get("config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{path} was not written by yololab (no stored run config): nothing says which run "
+                              "it resumes")
+    both = set(stored.get("callbacks") or {}) & set(config.get("callbacks") or {})
+    found = [(key, old, new) for key, old, new in differences(stored, config)
+             if not any(key == k or key.startswith(f"{k}.") for k in RESUME_KEYS)
+             and (not key.startswith("callbacks.") or key.split(".")[1] in both)
+             and in_run_folder(old, stored) != in_run_folder(new, config)]
+    if found:
+        shown = "; ".join(f"{key}: {old!r} there, {new!r} here" for key, old, new in found[:6])
+        raise CheckpointError(f"{path} is another run's checkpoint: its config differs from this command's at "
+                              f"{len(found)} key(s): {shown}. Resume it with its settings, or train afresh "
+                              "without ckpt_path")
+
+
+def in_run_folder(value, config: dict):
+    """``value`` with the run folder (``paths.output_dir``) written as ``<run>``: a path inside it (a checkpoint
+    folder, the trainer's root) is the same in the run folder of a resume in a new folder."""
+    run_dir = (config.get("paths") or {}).get("output_dir")
+    return value.replace(run_dir, "<run>") if isinstance(value, str) and run_dir else value
 
 
 def scale_of(model_config: dict) -> str | None:

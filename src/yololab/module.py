@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
@@ -19,6 +18,7 @@ from yololab.models.detector import YOLODetector
 from yololab.models.postprocess import decode, non_max_suppression
 from yololab.nn.blocks import fuse_batchnorm
 from yololab.optim import param_groups
+from yololab.stored_model import check_shapes, model_arguments, stored_img_size
 
 
 class YOLODetectorModule(L.LightningModule):
@@ -63,14 +63,16 @@ class YOLODetectorModule(L.LightningModule):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> YOLODetectorModule:
-        """The module a yololab checkpoint holds, with its (EMA) weights, in eval mode; its ``config`` is the run
-        config stored in the checkpoint. Unlike Lightning's ``load_from_checkpoint`` it builds the model from
-        that config alone, after checking it (see ``yololab.checkpoints``)."""
+        """The module a yololab checkpoint holds, with its (EMA) weights, in eval mode. Unlike Lightning's
+        ``load_from_checkpoint`` it builds the model from the stored config's model section alone, read as data
+        (``yololab.stored_model``); its ``config`` holds that section and the training image size, nothing else."""
         ckpt = read_checkpoint(path, map_location)
         meta = stored_run(ckpt, path)
-        model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"])
+        arguments = model_arguments(meta["config"]["model"], meta["class_names"], path)
+        check_shapes(arguments, ckpt["state_dict"], path)  # before anything is allocated
+        model = cls(**arguments)
         model.load_state_dict(ckpt["state_dict"])
-        model.config = meta["config"]
+        model.config = {"model": meta["config"]["model"], "data": {"img_size": stored_img_size(meta["config"], path)}}
         return model.eval()
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 
-from yololab.utils.private_api import cluster_environment, restore_train_loader_position
+from yololab.utils.private_api import cluster_environment, restore_train_loader_position, stop_as_on_sigterm
 
 log = logging.getLogger(__name__)
 
@@ -25,34 +25,57 @@ def checkpoint_dir(trainer: L.Trainer) -> Path:
 
 
 class PreemptionCheckpoint(L.Callback):
-    """On SIGTERM (handled by Lightning, which stops after the current batch on every rank) or SIGUSR1
-    (a SLURM warning signal, ``#SBATCH --signal=USR1@90``), writes ``checkpoints/last.ckpt`` and
-    stops. ``ckpt_path=last`` in the same run folder resumes from it, mid-epoch included.
+    """On SIGTERM (handled by Lightning, which stops after the current batch on every rank), SIGINT (Ctrl-C,
+    handled the same way) or SIGUSR1 (a SLURM warning signal, ``#SBATCH --signal=USR1@90``), writes
+    ``checkpoints/last.ckpt`` and stops. ``ckpt_path=last`` in the same run folder resumes from it, mid-epoch
+    included, as if the run had not stopped. A second Ctrl-C stops at once and writes nothing: a checkpoint
+    taken inside a batch or an epoch's end would not resume exactly (the last good one stays).
     Under SLURM with Lightning's auto-requeue, SIGUSR1 is left to Lightning (checkpoint + requeue).
     """
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
         self.requested = False
+        self.trainer: L.Trainer | None = None
+        self.previous_sigint = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        slurm_requeue = getattr(cluster_environment(trainer), "auto_requeue", False)
-        if stage == "fit" and not slurm_requeue and threading.current_thread() is threading.main_thread():
+        if stage != "fit" or threading.current_thread() is not threading.main_thread():
+            return
+        if not getattr(cluster_environment(trainer), "auto_requeue", False):
             signal.signal(signal.SIGUSR1, self._request)
+        self.trainer, self.previous_sigint = trainer, signal.signal(signal.SIGINT, self._interrupt)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self.previous_sigint is not None:
+            signal.signal(signal.SIGINT, self.previous_sigint)
+            self.previous_sigint = None
 
     def _request(self, signum, frame) -> None:
         log.info("received signal %s: checkpointing after this batch", signum)
         self.requested = True
+
+    def _interrupt(self, signum, frame) -> None:
+        """Ctrl-C: stop where SIGTERM would (Lightning's flag), so the checkpoint resumes exactly."""
+        log.warning("Ctrl-C: stopping after this batch with a checkpoint to resume from (Ctrl-C again: stop at "
+                    "once, without one)")
+        stop_as_on_sigterm(self.trainer)
+        signal.signal(signal.SIGINT, self.previous_sigint or signal.default_int_handler)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.requested:
             raise SIGTERMException()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and trainer.state.fn == "fit":
+        if trainer.state.fn != "fit":
+            return
+        if isinstance(exception, SIGTERMException):
             path = checkpoint_dir(trainer) / self.filename
             trainer.save_checkpoint(path)
             log.info("preempted: checkpoint written to %s; resume with ckpt_path=%s", path, path)
+        elif isinstance(exception, KeyboardInterrupt):
+            log.warning("stopped at once: no checkpoint written (one taken now would not resume exactly); "
+                        "ckpt_path=last resumes the last one in %s", checkpoint_dir(trainer))
 
 
 class ResumeState(L.Callback):

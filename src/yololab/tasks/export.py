@@ -27,8 +27,6 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from yololab.data.formats import open_dataset
-from yololab.data.formats.common import list_images
 from yololab.data.records import DataError, DataProblem
 from yololab.data.synthetic import render_image
 from yololab.inference import gather_inputs, letterbox_batch, read_images
@@ -229,27 +227,18 @@ def verify_onnx(module, path: str | Path, batch: dict, conf: float | None, tol: 
     return report
 
 
-def verification_images(spec: str | None, stored: dict, count: int) -> tuple[list[np.ndarray], str]:
-    """Up to ``count`` RGB images and where they came from: ``spec`` (an image, folder or glob), else the
-    checkpoint's validation images, else synthetic images (when that folder is not on this machine)."""
-    if spec:
-        paths = gather_inputs(spec)
-    else:
-        data = stored["data"]
-        try:
-            paths = list_images(open_dataset(data["root"], data.get("format", "auto")).image_dir(data["val_split"]))
-        except (DataError, OSError) as err:
-            log.info("the checkpoint's validation images are not available (%s); using synthetic images", err)
-            paths = []
-    loaded, problems = read_images(paths[:count])
+def verification_images(spec: str | None, img_size: int, count: int) -> tuple[list[np.ndarray], str]:
+    """Up to ``count`` RGB images and where they came from: ``spec`` (an image, folder or glob), else synthetic
+    images (a folder the checkpoint names is never read: its stored paths are someone else's)."""
+    if not spec:
+        return [np.repeat(render_image(0, "val", i, img_size)[0][..., None], 3, axis=2) for i in range(count)], \
+            "synthetic"
+    loaded, problems = read_images(gather_inputs(spec)[:count])
     if problems:
         log.warning("skipped unreadable file(s): %s", "; ".join(map(str, problems)))
-    if loaded:
-        return [image for _, image in loaded], str(spec or Path(paths[0]).parent)
-    if spec:
+    if not loaded:
         raise DataError([*problems, DataProblem(str(spec), "no readable image to verify the export on", fatal=True)])
-    size = int(stored["data"]["img_size"])
-    return [np.repeat(render_image(0, "val", i, size)[0][..., None], 3, axis=2) for i in range(count)], "synthetic"
+    return [image for _, image in loaded], str(spec)
 
 
 def check_outputs(cfg: DictConfig) -> tuple[Path, Path]:
@@ -282,7 +271,7 @@ def run(cfg: DictConfig) -> dict:
     path = export_onnx(module.model, output, img_size, cfg.opset, metadata)
     v = cfg.verify
     tol = Tolerance(**{f.name: float(v[f.name]) for f in fields(Tolerance)})
-    images, source = verification_images(v.images, stored, v.num_images)
+    images, source = verification_images(v.images, img_size, v.num_images)
     batch = letterbox_batch(images, img_size, module.model.in_channels)
     conf = module.predict_conf_threshold if v.conf is None else v.conf
     try:  # the whole batch, then one image: the batch axis is dynamic

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from yololab.checkpoint_io import AtomicCheckpointIO
-from yololab.checkpoints import check_fits, read_checkpoint
+from yololab.checkpoints import check_fits, check_same_run, read_checkpoint
 from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
@@ -115,6 +115,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
     model.config.pop("hydra", None)  # Hydra's own settings (compose() adds them); a checkpoint keeps the run's
     if resume is not None:
         check_fits(resume, model, model.config["model"], checkpoint)
+        check_same_run(resume, model.config, checkpoint)
     wandb_id = (resume or {}).get("yololab", {}).get("wandb_id")
     if wandb_id and cfg.get("logger") and cfg.logger.get("wandb"):
         with open_dict(cfg):

@@ -29,6 +29,13 @@ def cluster_environment(trainer: L.Trainer) -> ClusterEnvironment:
     return trainer._accelerator_connector.cluster_environment
 
 
+def stop_as_on_sigterm(trainer: L.Trainer) -> None:
+    """Make ``trainer`` stop where it stops on SIGTERM: after the current batch, with loops that resume exactly.
+    This is the flag Lightning's own SIGTERM handler sets; ``trainer.received_sigterm`` is a read-only property
+    of it. Checked against lightning 2.6.6."""
+    trainer._signal_connector.received_sigterm = True
+
+
 def restore_train_loader_position(trainer: L.Trainer) -> None:
     """Apply a mid-epoch checkpoint's training-loader position to the loader already built; a no-op unless
     resuming mid-epoch. Lightning applies it only in ``fit_loop.setup_data``, which returns early when

@@ -133,7 +133,7 @@ def fit_and_eval(check: Check, section: dict, deadline: float) -> None:
                    fit_wall_s=time.perf_counter() - start, **gpu_peak(),
                    **epoch_figures(Path(cfg.paths.output_dir), check.train_images))
     checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    eval_cfg = check.compose([f"ckpt_path={checkpoint}", f"trainer={plan.trainer}",
+    eval_cfg = check.compose([*check.data_overrides, f"ckpt_path={checkpoint}", f"trainer={plan.trainer}",
                               f"data.num_workers={plan.workers}"], "eval", config_name="eval")
     start = time.perf_counter()
     section["eval"] = {**mean_ap(evaluate.run(eval_cfg)), "wall_s": time.perf_counter() - start}
