@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
@@ -19,6 +19,7 @@ from yololab.models.detector import YOLODetector
 from yololab.models.postprocess import decode, non_max_suppression
 from yololab.nn.blocks import fuse_batchnorm
 from yololab.optim import param_groups
+from yololab.trunk import load_trunk
 
 
 class YOLODetectorModule(L.LightningModule):
@@ -46,10 +47,16 @@ class YOLODetectorModule(L.LightningModule):
         predict_conf_threshold: float = 0.25,
         channels_last: bool = False,
         compile: bool = False,
+        init_from: str | None = None,
+        init_from_sha256: str | None = None,
+        freeze: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
         self.model = YOLODetector(backbone, neck, head, len(self.class_names), in_channels, init)
+        # a trained trunk (backbone, neck) and the parts kept fixed: yololab/trunk.py, docs/head-probe.md
+        self.init_from_sha256 = load_trunk(self.model, init_from, init_from_sha256) if init_from else None
+        self.model.freeze(freeze)
         self.loss_fn = loss(num_classes=len(self.class_names), reg_max=self.model.reg_max)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.weight_decay = weight_decay
@@ -68,7 +75,8 @@ class YOLODetectorModule(L.LightningModule):
         that config alone, after checking it (see ``yololab.checkpoints``)."""
         ckpt = read_checkpoint(path, map_location)
         meta = stored_run(ckpt, path)
-        model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"])
+        model = hydra.utils.instantiate(meta["config"]["model"], class_names=meta["class_names"],
+                                        init_from=None)  # the checkpoint holds the trunk it was trained on
         model.load_state_dict(ckpt["state_dict"])
         model.config = meta["config"]
         return model.eval()
