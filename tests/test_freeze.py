@@ -112,12 +112,15 @@ def run_overrides(root: Path, ckpt: Path) -> list[str]:
             "callbacks.model_checkpoint.monitor=null"]  # last.ckpt every epoch (with a monitor: only when it improves)
 
 
-def test_a_probe_run_keeps_the_trunk_and_resumes_exactly(tmp_path, synthetic_root, trunk_checkpoint):
+@pytest.mark.parametrize("cached", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["plain", "cached"])
+def test_a_probe_run_keeps_the_trunk_and_resumes_exactly(tmp_path, synthetic_root, trunk_checkpoint, cached):
     """Two epochs (Lightning puts the model in train mode each epoch), EMA on: the trunk in the checkpoint, both
-    the EMA and the current weights, is the loaded one to the bit; a run killed mid-way and resumed ends with
-    the same weights as the uninterrupted one."""
+    the EMA and the current weights, is the loaded one to the bit; a run killed mid-way and resumed (its feature
+    cache empty again) ends with the same weights as the uninterrupted one."""
+    overrides = [*run_overrides(synthetic_root, trunk_checkpoint),
+                 *(["model.cache_features=true", "data/augment=none"] if cached else [])]
     source = trunk_state(torch.load(trunk_checkpoint, map_location="cpu", weights_only=True)["state_dict"], "model.")
-    train.run(compose_config(tmp_path / "full", run_overrides(synthetic_root, trunk_checkpoint)))
+    train.run(compose_config(tmp_path / "full", overrides))
     run_dir = tmp_path / "full" / "run"
     full = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     for weights in (full["state_dict"], full["current_model_state"]):
@@ -134,9 +137,8 @@ def test_a_probe_run_keeps_the_trunk_and_resumes_exactly(tmp_path, synthetic_roo
 
     kill = ["+callbacks.kill._target_=tests.helpers.SignalAtStep", "+callbacks.kill.step=3"]
     with pytest.raises(SIGTERMException):
-        train.run(compose_config(tmp_path / "killed", [*run_overrides(synthetic_root, trunk_checkpoint), *kill]))
-    train.run(compose_config(tmp_path / "killed", [*run_overrides(synthetic_root, trunk_checkpoint),
-                                                   "ckpt_path=last"]))
+        train.run(compose_config(tmp_path / "killed", [*overrides, *kill]))
+    train.run(compose_config(tmp_path / "killed", [*overrides, "ckpt_path=last"]))
     resumed = torch.load(tmp_path / "killed" / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
                          weights_only=True)
     assert resumed["global_step"] == full["global_step"] == 4

@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 
 from yololab.checkpoints import read_checkpoint, stored_run
+from yololab.feature_cache import feature_caches
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
@@ -50,6 +51,7 @@ class YOLODetectorModule(L.LightningModule):
         init_from: str | None = None,
         init_from_sha256: str | None = None,
         freeze: Sequence[str] = (),
+        cache_features: bool = False,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -57,6 +59,7 @@ class YOLODetectorModule(L.LightningModule):
         # a trained trunk (backbone, neck) and the parts kept fixed: yololab/trunk.py, docs/head-probe.md
         self.init_from_sha256 = load_trunk(self.model, init_from, init_from_sha256) if init_from else None
         self.model.freeze(freeze)
+        self.feature_caches = feature_caches(self.model.frozen) if cache_features else {}
         self.loss_fn = loss(num_classes=len(self.class_names), reg_max=self.model.reg_max)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.weight_decay = weight_decay
@@ -106,8 +109,15 @@ class YOLODetectorModule(L.LightningModule):
                       batch_size=images.shape[0], sync_dist=not on_step)
         return parts.total
 
+    def _maps(self, model: YOLODetector, batch: dict, stage: str) -> list[torch.Tensor]:
+        """The head maps of ``batch``; from cached trunk features with ``cache_features`` (train and val)."""
+        cache = self.feature_caches.get(stage)
+        if cache is None:
+            return model(batch["images"])
+        return model.head(cache(model.features, batch["images"], batch["indices"]))
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(self.model(batch["images"]), batch, "train")
+        loss = self._loss(self._maps(self.model, batch, "train"), batch, "train")
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss * batch["images"].shape[0]
 
@@ -138,7 +148,7 @@ class YOLODetectorModule(L.LightningModule):
 
     def _evaluate(self, batch: dict, stage: str, metric) -> dict:
         """Updates the mAP; returns the detections and ground truth for callbacks (original pixels)."""
-        maps = self._eval_copy.get("model", self.model)(batch["images"])
+        maps = self._maps(self._eval_copy.get("model", self.model), batch, stage)
         self._loss(maps, batch, stage)
         detections, targets = self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch)
         metric.update(detections, targets, image_ids=batch["indices"])

@@ -138,6 +138,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (put them after --)")
     parser.add_argument("--out", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--dir", type=Path, help="folder of the benchmark runs (default: a temporary one)")
+    parser.add_argument("--jobs", type=int, help="measure one way only: this many jobs at once, with the RAM cache "
+                        "(default: every way)")
     return parser.parse_intermixed_args(argv)
 
 
@@ -152,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                                  f"mosaic and 1 without; these have {study}")
         with tempfile.TemporaryDirectory(prefix="benchmark-study-") as tmp:
             root = args.dir or Path(tmp)
-            results = [measure(cfg, v, study, args.overrides, root) for v in variants(cores())]
+            ways = [v for v in variants(cores()) if args.jobs in (None, v.jobs)][:1 if args.jobs else None]
+            if not ways:
+                raise SweepFileError(f"--jobs {args.jobs}: the ways measured here run 1 or {cores()} jobs")
+            results = [measure(cfg, v, study, args.overrides, root) for v in ways]
     except SweepFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
