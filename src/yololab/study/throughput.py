@@ -60,6 +60,12 @@ def variants(n_cores: int) -> list[Variant]:
     return found
 
 
+def chosen_ways(n_cores: int, jobs: int | None = None) -> list[Variant]:
+    """Every way of sharing the CPU, or the one (with the RAM cache) that runs ``jobs`` at once."""
+    found = [v for v in variants(n_cores) if jobs in (None, v.jobs)]
+    return found[:1] if jobs else found
+
+
 def epoch_times(metrics_csv: Path) -> list[tuple[float, float]]:
     """(train seconds, validation seconds) of every epoch a run's CSV log records, in order."""
     with open(metrics_csv, newline="") as f:
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"mosaic and 1 without; these have {study}")
         with tempfile.TemporaryDirectory(prefix="benchmark-study-") as tmp:
             root = args.dir or Path(tmp)
-            ways = [v for v in variants(cores()) if args.jobs in (None, v.jobs)][:1 if args.jobs else None]
+            ways = chosen_ways(cores(), args.jobs)
             if not ways:
                 raise SweepFileError(f"--jobs {args.jobs}: the ways measured here run 1 or {cores()} jobs")
             results = [measure(cfg, v, study, args.overrides, root) for v in ways]
