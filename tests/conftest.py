@@ -134,3 +134,21 @@ def mini_sweep(tmp_path_factory, synthetic_root):
         status = main([str(sweep_file), "--jobs", "2", "--dir", str(runs), "--", *extra])
     assert status == 0, [p.read_text()[-2000:] for p in runs.glob("*/console.log")]
     return sweep_file, runs, extra
+
+
+@pytest.fixture(scope="session")
+def trunk_checkpoint(tmp_path_factory, synthetic_root) -> Path:
+    """A real training checkpoint to load trunks from: two steps of the default detector (conv head, EMA on) on
+    the small synthetic set at 160 px, so that its BatchNorm statistics are no longer the initial ones."""
+    from yololab.tasks import train
+
+    tmp_path = tmp_path_factory.mktemp("trunk")
+    train.run(compose_config(tmp_path, [*TRUNK_RUN_OVERRIDES, f"data.root={synthetic_root}", "seed=7"]))
+    return tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+
+TRUNK_RUN_OVERRIDES = [
+    "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+    "data.synthetic=null", "data.batch_size=8", "data.num_workers=0", "data.img_size=160",
+    "callbacks.validation_report=null", "trainer.log_every_n_steps=1",
+]

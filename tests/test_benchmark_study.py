@@ -7,7 +7,18 @@ import pytest
 import yaml
 from tests.conftest import MINI_SWEEP_OVERRIDES, REPO, mini_sweep_file, working_dir
 
-from yololab.study.throughput import CADENCES, Measured, StudyRun, cores, epoch_times, full_run_seconds, main, table
+from yololab.study.throughput import (
+    CADENCES,
+    Measured,
+    StudyRun,
+    Variant,
+    chosen_ways,
+    cores,
+    epoch_times,
+    full_run_seconds,
+    main,
+    table,
+)
 
 
 def test_a_full_run_is_the_measured_one_plus_its_remaining_epochs_at_their_pace():
@@ -33,6 +44,15 @@ def test_epoch_times_read_the_csv_log_and_name_a_log_without_epochs(tmp_path):
     log.write_text("epoch,step,train/loss_step\n0,0,1.0\n")
     with pytest.raises(ValueError, match=r"metrics\.csv: no time/train_s rows"):
         epoch_times(log)
+
+
+def test_jobs_picks_one_way_and_names_an_impossible_one(tmp_path, capsys):
+    assert chosen_ways(2, 2) == [Variant("jobs 2 x 1 thread", 2, 1)]
+    assert chosen_ways(2, 1) == [Variant("jobs 1 x 2 threads", 1, 2)]
+    assert len(chosen_ways(2)) == 3 and chosen_ways(2, 5) == []
+    with working_dir(REPO):
+        assert main([str(mini_sweep_file(tmp_path)), "--jobs", str(cores() + 3)]) == 2
+    assert f"--jobs {cores() + 3}: the ways measured here run 1 or {cores()} jobs" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -12,6 +12,7 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 
 from yololab.checkpoints import read_checkpoint, stored_run
+from yololab.feature_cache import feature_caches
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
@@ -19,6 +20,7 @@ from yololab.models.postprocess import decode, non_max_suppression
 from yololab.nn.blocks import fuse_batchnorm
 from yololab.optim import param_groups
 from yololab.stored_model import check_shapes, model_arguments, stored_img_size
+from yololab.trunk import load_trunk
 
 
 class YOLODetectorModule(L.LightningModule):
@@ -46,10 +48,18 @@ class YOLODetectorModule(L.LightningModule):
         predict_conf_threshold: float = 0.25,
         channels_last: bool = False,
         compile: bool = False,
+        init_from: str | None = None,
+        init_from_sha256: str | None = None,
+        freeze: Sequence[str] = (),
+        cache_features: bool = False,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
         self.model = YOLODetector(backbone, neck, head, len(self.class_names), in_channels, init)
+        # a trained trunk (backbone, neck) and the parts kept fixed: yololab/trunk.py, docs/head-probe.md
+        self.init_from_sha256 = load_trunk(self.model, init_from, init_from_sha256) if init_from else None
+        self.model.freeze(freeze)
+        self.feature_caches = feature_caches(self.model.frozen) if cache_features else {}
         self.loss_fn = loss(num_classes=len(self.class_names), reg_max=self.model.reg_max)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.weight_decay = weight_decay
@@ -70,6 +80,7 @@ class YOLODetectorModule(L.LightningModule):
         meta = stored_run(ckpt, path)
         arguments = model_arguments(meta["config"]["model"], meta["class_names"], path)
         check_shapes(arguments, ckpt["state_dict"], path)  # before anything is allocated
+        arguments["init_from"] = None  # the checkpoint holds the trunk it was trained on
         model = cls(**arguments)
         model.load_state_dict(ckpt["state_dict"])
         model.config = {"model": meta["config"]["model"], "data": {"img_size": stored_img_size(meta["config"], path)}}
@@ -104,8 +115,15 @@ class YOLODetectorModule(L.LightningModule):
                           on_step=False, on_epoch=True, batch_size=images.shape[0], sync_dist=True)
         return parts.total
 
+    def _maps(self, model: YOLODetector, batch: dict, stage: str) -> list[torch.Tensor]:
+        """The head maps of ``batch``; from cached trunk features with ``cache_features`` (train and val)."""
+        cache = self.feature_caches.get(stage)
+        if cache is None:
+            return model(batch["images"])
+        return model.head(cache(model.features, batch["images"], batch["indices"]))
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(self.model(batch["images"]), batch, "train")
+        loss = self._loss(self._maps(self.model, batch, "train"), batch, "train")
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss * batch["images"].shape[0]
 
@@ -136,7 +154,7 @@ class YOLODetectorModule(L.LightningModule):
 
     def _evaluate(self, batch: dict, stage: str, metric) -> dict:
         """Updates the mAP; returns the detections and ground truth for callbacks (original pixels)."""
-        maps = self._eval_copy.get("model", self.model)(batch["images"])
+        maps = self._maps(self._eval_copy.get("model", self.model), batch, stage)
         self._loss(maps, batch, stage)
         detections, targets = self.detections(maps, batch, self.val_conf_threshold), self.ground_truth(batch)
         metric.update(detections, targets, image_ids=batch["indices"])

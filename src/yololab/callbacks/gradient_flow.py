@@ -146,7 +146,7 @@ class GradientFlowMonitor(L.Callback):
         self.every = self.every or trainer.log_every_n_steps
         self.layers = select_layers(pl_module, self.pattern)
         if not self.layers:
-            raise ValueError(f"gradient_flow: no layer name matches {self.pattern.pattern!r}")
+            raise ValueError(f"gradient_flow: no trainable layer's name matches {self.pattern.pattern!r}")
         if trainer.is_global_zero:
             write_layer_index(Path(trainer.default_root_dir) / "gradflow_layers.json", self.layers)
 
@@ -255,7 +255,8 @@ def write_layer_index(path: Path, layers: list[_Layer]) -> None:
 
 
 def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
-    """Conv and linear layers whose name matches, each with the activation that follows it, if any.
+    """Trainable conv and linear layers whose name matches, each with the activation that follows it, if any
+    (a frozen layer, ``model.freeze``, has no gradient to monitor).
 
     A layer inside a Conv-Norm-Act block is named after the block (``head.cls.0.1``).
     """
@@ -265,7 +266,7 @@ def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
             blocks[id(module.weight_layer)] = (name, module.activation, str(module.activation_spec))
     layers = []
     for name, module in pl_module.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name):
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name) and module.weight.requires_grad:
             block_name, activation, spec = blocks.get(id(module), (name, None, None))
             layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation, spec))
     return layers

@@ -9,10 +9,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from yololab.models.detector import YOLODetector
+from yololab.models.detector import COMPONENTS, YOLODetector
 from yololab.nn.activations import ActivationSpec
-
-COMPONENTS = ("backbone", "neck", "head")
 
 
 def layer_specs(module: nn.Module) -> list[ActivationSpec]:
@@ -56,21 +54,24 @@ def model_summary(model: YOLODetector, img_size: int) -> dict:
             "class": type(part).__name__,
             "activations": activation_census(part),
             "params": sum(p.numel() for p in part.parameters()),
+            "trainable": sum(p.numel() for p in part.parameters() if p.requires_grad),
             "gflops": round(flops[name], 3),
         }
     return {
         "components": rows,
         "params": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "gflops": round(flops["total"], 3),
         "img_size": img_size,
     }
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"{'component':<10} {'class':<12} {'params':>10} {'GFLOPs':>8}  activations"]
+    lines = [f"{'component':<10} {'class':<12} {'params':>10} {'trainable':>10} {'GFLOPs':>8}  activations"]
     for name, row in summary["components"].items():
         acts = ", ".join(f"{spec} x{n}" for spec, n in row["activations"].items())
-        lines.append(f"{name:<10} {row['class']:<12} {row['params']:>10,} {row['gflops']:>8.3f}  {acts}")
-    lines.append(f"{'total':<10} {'':<12} {summary['params']:>10,} {summary['gflops']:>8.3f}  "
-                 f"at {summary['img_size']}x{summary['img_size']}")
+        lines.append(f"{name:<10} {row['class']:<12} {row['params']:>10,} {row['trainable']:>10,} "
+                     f"{row['gflops']:>8.3f}  {acts}")
+    lines.append(f"{'total':<10} {'':<12} {summary['params']:>10,} {summary['trainable']:>10,} "
+                 f"{summary['gflops']:>8.3f}  at {summary['img_size']}x{summary['img_size']}")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """A study's results as two small CSV files, read from its run folders: ``runs.csv`` (every run's final metrics,
-arm, seed, wall time, CPU threads and command) and ``curves.csv`` (per run and epoch: the mAPs, the losses, and the mean
-gradient norm and dead-unit fraction of every monitored head layer). Small enough to commit beside a report."""
+arm, seed, wall time, CPU threads, command and, for a head-probe run, its trunk's sha256) and ``curves.csv`` (per
+run and epoch: the mAPs, the losses, and the mean gradient norm and dead-unit fraction of every monitored head
+layer). Small enough to commit beside a report."""
 
 from __future__ import annotations
 
@@ -73,6 +74,12 @@ def command_of(folder: Path) -> str:
     return overrides.read_text().strip() if overrides.is_file() else ""
 
 
+def trunk_column(run: Run) -> dict[str, str]:
+    """``trunk_sha256``: the trunk a head-probe run was trained on (``model.init_from_sha256``); none otherwise."""
+    sha = (run.config.get("model") or {}).get("init_from_sha256")
+    return {"trunk_sha256": sha} if sha else {}
+
+
 def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
     """``runs.csv`` and ``curves.csv`` in ``out`` for the runs read from ``root``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +90,7 @@ def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
         run_rows.append({"run": run.name, "arm": run.arm, "seed": run.seed, "activation": run.activation,
                          **{k: run.final.get(k) for k in FINAL_KEYS}, "epochs": len(epochs),
                          "wall_s": round(measures.epoch_seconds(run), 1), "threads": measures.threads(run),
-                         "command": command_of(folder)})
+                         "command": command_of(folder), **trunk_column(run)})
         curve_rows += [{"run": run.name, "arm": run.arm, "seed": run.seed, "epoch": epoch, **values}
                        for epoch, values in epochs.items()]
     runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"

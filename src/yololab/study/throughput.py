@@ -60,6 +60,12 @@ def variants(n_cores: int) -> list[Variant]:
     return found
 
 
+def chosen_ways(n_cores: int, jobs: int | None = None) -> list[Variant]:
+    """Every way of sharing the CPU, or the one (with the RAM cache) that runs ``jobs`` at once."""
+    found = [v for v in variants(n_cores) if jobs in (None, v.jobs)]
+    return found[:1] if jobs else found
+
+
 def epoch_times(metrics_csv: Path) -> list[tuple[float, float]]:
     """(train seconds, validation seconds) of every epoch a run's CSV log records, in order."""
     with open(metrics_csv, newline="") as f:
@@ -138,6 +144,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (put them after --)")
     parser.add_argument("--out", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--dir", type=Path, help="folder of the benchmark runs (default: a temporary one)")
+    parser.add_argument("--jobs", type=int, help="measure one way only: this many jobs at once, with the RAM cache "
+                        "(default: every way)")
     return parser.parse_intermixed_args(argv)
 
 
@@ -152,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                                  f"mosaic and 1 without; these have {study}")
         with tempfile.TemporaryDirectory(prefix="benchmark-study-") as tmp:
             root = args.dir or Path(tmp)
-            results = [measure(cfg, v, study, args.overrides, root) for v in variants(cores())]
+            ways = chosen_ways(cores(), args.jobs)
+            if not ways:
+                raise SweepFileError(f"--jobs {args.jobs}: the ways measured here run 1 or {cores()} jobs")
+            results = [measure(cfg, v, study, args.overrides, root) for v in ways]
     except SweepFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -113,6 +113,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
     check_optimizer(model.optimizer_factory)
     model.config = OmegaConf.to_container(cfg, resolve=True)
     model.config.pop("hydra", None)  # Hydra's own settings (compose() adds them); a checkpoint keeps the run's
+    model.config["model"]["init_from_sha256"] = model.init_from_sha256  # the trunk's identity, for runs.csv
     if resume is not None:
         check_fits(resume, model, model.config["model"], checkpoint)
         check_same_run(resume, model.config, checkpoint)
