@@ -45,8 +45,8 @@ def write_run(root: Path, arm: str, seed: int, final: float, activation: str | N
     grads = grads or [1.0] * len(layers)
     folder = root / f"{arm}-seed{seed}"
     (folder / "csv").mkdir(parents=True)
-    config = {"arm": arm, "seed": seed, "model": {"head": {"activation": activation} if activation else {}},
-              **(config or {})}
+    config = merged({"arm": arm, "seed": seed, "model": {"head": {"activation": activation} if activation else {}}},
+                    config or {})
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     (folder / "metrics.json").write_text(json.dumps({"val/mAP50-95": final, "val/mAP50": min(1.0, 2 * final),
                                                      **(metrics or {})}))
@@ -63,6 +63,14 @@ def write_run(root: Path, arm: str, seed: int, final: float, activation: str | N
         writer.writeheader()
         writer.writerows(rows)
     return folder
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, nested mappings key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def spec_of(arm: str) -> str:

@@ -10,6 +10,7 @@ block per study. :func:`stale_blocks` says which blocks differ from what their r
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -21,43 +22,56 @@ from yololab.study.verdicts import interval, show
 BLOCK = re.compile(r"(<!-- results: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S)
 
 
-def numbers(r: dict, finding: dict) -> str:
-    c = r["comparisons"][finding["comparison"]]
-    q = r["quantities"][c["quantity"]]
-    if c["n"] == 0:
-        return f"{c['label']}: no paired seeds"
-    ci = interval(c, q["factor"])
-    return f"{c['label']}: {show(c['estimate'], q['factor'])} {ci}, Holm p {c['p_holm']:.2g}"
-
-
-def claim_row(r: dict, claim: dict) -> str:
+def claim_table(r: dict, i: int, claim: dict) -> str:
+    """The claim's verdict, then a row per comparison: difference, 95% CI, Holm p."""
+    head = f"**{i}. {claim['text']}** **{claim['verdict'][0].upper()}{claim['verdict'][1:]}**"
     if not claim["findings"]:
-        cell = claim["reason"]
-    else:
-        unit = {r["quantities"][r["comparisons"][f["comparison"]]["quantity"]]["unit"] for f in claim["findings"]}
-        labels = {r["quantities"][r["comparisons"][f["comparison"]]["quantity"]]["label"] for f in claim["findings"]}
-        cell = f"{' / '.join(sorted(labels))}, {' / '.join(sorted(unit))}: " + "; ".join(
-            numbers(r, f) for f in claim["findings"])
+        return f"{head}: {claim['reason'].split('. ')[0]}.\n"
+    rows = [r["comparisons"][f["comparison"]] for f in claim["findings"]]
+    names = list(dict.fromkeys(c["quantity"] for c in rows))
+    q = r["quantities"][names[0]]
+    what = f"{q['label']}, {q['unit']}" if len(names) == 1 else " / ".join(
+        f"{r['quantities'][n]['label']}" for n in names) + f", {q['unit']}"
+    lines = [head + f" ({what})", "", "| comparison | difference | 95% CI | Holm p |", "| --- | --- | --- | --- |"]
+    for c in rows:
+        factor = r["quantities"][c["quantity"]]["factor"]
+        label = c["label"] if len(names) == 1 else f"{c['label']} ({c['quantity']})"
+        lines.append(f"| {label} | {show(c['estimate'], factor)} | {interval(c, factor)} | {c['p_holm']:.2g} |")
     against = [n for n in claim["nominal"] if n["relation"] == "against the claim"]
     if against:
-        cell += ". Against it, nominally (unadjusted p < α): " + "; ".join(against_text(r, n) for n in against)
-    return f"| {claim['text']} | **{claim['verdict']}** | {cell} |"
+        lines += ["", "Against it, nominally (unadjusted p < α): " + "; ".join(against_text(r, n) for n in against)
+                  + "."]
+    return "\n".join(lines) + "\n"
 
 
 def against_text(r: dict, n: dict) -> str:
     c = r["comparisons"][n["comparison"]]
     q = r["quantities"][c["quantity"]]
-    ci = interval(c, q["factor"])
-    return f"{c['quantity']} {c['label']} {show(c['estimate'], q['factor'])} {ci}, p {c['p']:.2g}"
+    return f"{c['quantity']} {c['label']} {show(c['estimate'], q['factor'])} {interval(c, q['factor'])}, " \
+           f"p {c['p']:.2g}"
 
 
 def render(r: dict) -> str:
     d = r["design"]
-    head = (f"Generated from the study's results (`scripts/report.py --readme`); {r['runs']} runs, "
-            f"{len(r['arms'])} arms, baseline `{d['baseline']}`, {d['test_name']}, Holm within each family, "
-            f"α = {d['alpha']:g}. Differences are arm − reference, 95% CI.\n\n")
-    rows = [claim_row(r, c) for c in r["claims"]]
-    return head + "| claim | verdict | the numbers |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
+    head = (f"Generated from the study's `results.json`: {r['runs']} runs, {len(r['arms'])} arms; "
+            f"{d['test_name']}, Holm within each family, α = {d['alpha']:g}; differences are arm − reference "
+            "over the seeds both ran.\n\n")
+    return head + "\n".join(claim_table(r, i, c) for i, c in enumerate(r["claims"], 1)) + power_line(r)
+
+
+def power_line(r: dict) -> str:
+    """The spread of the paired differences and what the design could detect, from the claims' comparisons."""
+    p = r["power"]
+    if p is None:
+        return ""
+    q = r["quantities"][p["quantity"]]
+    sizes = [r["comparisons"][f["comparison"]]["detectable"] for c in r["claims"] for f in c["findings"]
+             if r["comparisons"][f["comparison"]]["quantity"] == p["quantity"]]
+    sizes = [s for s in sizes if math.isfinite(s)]
+    seen = f"; the smallest difference a comparison on it could detect (80% power, Holm within its family): " \
+           f"{q['factor'] * min(sizes):.2f}–{q['factor'] * max(sizes):.2f}" if sizes else ""
+    return (f"\nSeed-to-seed spread of the paired differences in {q['label']}: {q['factor'] * p['sd']:.2f} "
+            f"{q['unit']}{seen}.\n")
 
 
 def relative(results_path: Path, readme: Path) -> str:

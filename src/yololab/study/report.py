@@ -64,17 +64,19 @@ def prepare(out: Path) -> Path:
     return out
 
 
-def write_report(runs: list[Run], out: Path, source: str, design: Design | None = None) -> Path:
+def write_report(runs: list[Run], out: Path, source: str, design: Design | None = None,
+                 figures: bool = True) -> Path:
     """``results.json``, then ``report.md`` and the figures rendered from it, in ``out``."""
     design = design or Design()
     baseline, why = choose_baseline(runs, design)
     groups = by_arm(runs, first=baseline)
     if len(groups) < 2:
         raise StudyDataError(f"{source}: only one arm ({baseline}); a report compares two or more")
-    computed = results.compute(runs, groups, source, design, baseline, why)
+    computed = {**results.compute(runs, groups, source, design, baseline, why), "figures_drawn": figures}
     path = results.write(computed, prepare(out) / "results.json")
     r = results.read(path)
-    plots.draw(r, out, FIGURES)
+    if figures:
+        plots.draw(r, out, FIGURES)
     report = out / "report.md"
     report.write_text(render(r))
     return report
@@ -97,8 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alpha", type=float, help="significance level (default 0.05)")
     parser.add_argument("--test", choices=sorted(stats.TESTS), help="the test of the verdicts' p (default sign_flip: "
                                                               "exact, but p >= 2/2^n; paired_t: any p from 2 seeds)")
-    parser.add_argument("--readme", type=Path, help="also rewrite this README's block of the study "
-                                                    "(<!-- results: <out>/results.json --> ... <!-- end results -->)")
+    parser.add_argument("--no-figures", action="store_true", help="write results.json and report.md only (fast)")
+    parser.add_argument("--readme", type=Path, action="append", default=[],
+                        help="also rewrite this README's block of the study (<!-- results: <out>/results.json --> "
+                             "... <!-- end results -->); may be given more than once")
     return parser.parse_args(argv)
 
 
@@ -115,13 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = load(args.source)
         out = args.out or (Path(args.source) / "report" if Path(args.source).exists()
                            else Path("reports") / args.source.replace("/", "-"))
-        path = write_report(runs, out, args.source, design)
+        path = write_report(runs, out, args.source, design, figures=not args.no_figures)
         if Path(args.source).is_dir():  # run folders: the results as two small CSV files beside the report
             write_tables(runs, Path(args.source), out)
-        if args.readme:
-            readme.update(args.readme, out / "results.json", results.read(out / "results.json"))
+        for name in args.readme:
+            readme.update(name, out / "results.json", results.read(out / "results.json"))
     except StudyDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"report written to {path}" + (f"; {args.readme} updated" if args.readme else ""))
+    print(f"report written to {path}" + "".join(f"; {name} updated" for name in args.readme))
     return 0

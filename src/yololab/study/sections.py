@@ -9,6 +9,8 @@ from yololab.study.verdicts import OUTCOME_RULES, VERDICT_RULES, WORD_RULE, inte
 
 FIGURES = ("map_per_arm.png", "differences.png", "learning_curves.png", "grad_norm_depth.png", "dead_fraction.png",
            "epochs_to_target.png")
+ALT = ("per arm", "paired differences", "learning curves", "gradient norm against depth", "dead units",
+       "epochs to target")
 CI_SCOPE = ("Every CI and test covers the variation between training seeds, on one fixed validation set: "
             "it says nothing of other validation images, other datasets or other schedules.")
 
@@ -25,6 +27,11 @@ def num(value: float, factor: float = 1.0, signed: bool = False) -> str:
         return "none"
     text = f"{factor * value + 0.0:{'+' if signed else ''}.2f}"
     return text.replace("-0.00", "+0.00" if signed else "0.00")
+
+
+def image(r: dict, index: int) -> str:
+    """The figure's markdown, or nothing when the report was written without figures (``--no-figures``)."""
+    return f"![{ALT[index]}]({FIGURES[index]})\n\n" if r.get("figures_drawn", True) else ""
 
 
 def p_cell(value: float) -> str:
@@ -119,7 +126,7 @@ def section_accuracy(r: dict) -> str:
             for a in r["arms"]]
     return ("## Per arm\n\nFinal values: mean ± standard deviation over seeds [95% percentile bootstrap interval of "
             "the mean] (runs with the value).\n\n" + table(["arm", *header], rows)
-            + f"\n\n![per arm]({FIGURES[0]})\n")
+            + "\n\n" + image(r, 0))
 
 
 def difference_rows(r: dict, ids: list[str], q: dict) -> list[list[str]]:
@@ -149,7 +156,7 @@ def section_differences(r: dict) -> str:
         parts.append("Comparisons without spread:\n\n" + "\n".join(degenerate))
     floors = ", ".join(f"{p:.3g} with {n} pairs" for n, p in r["sign_flip_floors"].items())
     parts.append(f"The exact sign-flip test's smallest p is 2/2^n ({floors}); the t-test's has no such floor from two "
-                 f"pairs on.\n\n![paired differences]({FIGURES[1]})\n")
+                 f"pairs on.\n\n{image(r, 1)}")
     parts.append(section_power(r))
     return "\n\n".join(p for p in parts if p)
 
@@ -188,8 +195,7 @@ def section_training(r: dict) -> str:
     rows = [[arm, mean_sd(v["grad_magnitude"], ".3g"), mean_sd(v["gradient_ratio"], ".3f"),
              mean_sd(v["dead_fraction"], ".3f"), f"{sum(e is not None for e in v['epochs'])}/{v['runs']}",
              "–" if math.isnan(v["epochs_mean"]) else f"{v['epochs_mean']:.1f}"] for arm, v in t["rows"].items()]
-    return (f"## Training dynamics\n\n![learning curves]({FIGURES[2]})\n\n![gradient norm against depth]({FIGURES[3]})"
-            f"\n\n![dead units]({FIGURES[4]})\n\n![epochs to target]({FIGURES[5]})\n\n{depth_note(r)}"
+    return ("## Training dynamics\n\n" + "".join(image(r, i) for i in range(2, 6)) + f"{depth_note(r)}"
             "Overall gradient magnitude: root of the sum over the hidden head layers of the squared weight-gradient "
             "norm, each averaged over the logged steps. Gradient ratio: per path through the head, log10 of the "
             "gradient norm at its input-side layer over that at its output-side layer, per logged step, averaged "

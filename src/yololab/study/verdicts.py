@@ -22,7 +22,7 @@ OUTCOME_RULES = (
 )
 WORD_RULE = ("A direction word (higher, lower, more vanishing, ...) is written only where the data show that "
              "direction: the 95% CI excludes 0, or, without spread, every paired difference has that sign. "
-             "Otherwise the result says the CI spans 0.")
+             "Otherwise the result says the CI spans 0 (or that there is no CI, or no difference on any seed).")
 VERDICT_RULES = (
     ("supported", "every comparison of the claim is significant (need: any — at least one is), none opposite."),
     ("partly supported", "some but not all are significant, none opposite (need: all)."),
@@ -84,7 +84,8 @@ def note(c: dict, result: str, direction: int, margin: float, q: dict) -> str:
     """The outcome in words (``q``: the quantity's description: words, factor)."""
     words, factor = q["words"], q["factor"]
     seen = shown_direction(c)
-    observed = words[seen > 0] if seen else "the CI spans 0"
+    observed = words[seen > 0] if seen else ("no difference on any seed" if c["degenerate"] else "the CI spans 0"
+                                              if not math.isnan(c["ci_low"]) else "no CI to show a direction")
     relevant = f"±{size(margin, factor)}" if direction == 0 else f"{words[direction > 0]} by {size(margin, factor)}"
     degenerate = f"{c['degenerate']}; " if c["degenerate"] else ""
     notes = {
