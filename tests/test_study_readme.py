@@ -2,6 +2,7 @@
 study declared in its study file alone."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -36,7 +37,7 @@ def test_a_headline_that_disagrees_with_its_results_is_found(tmp_path):
     data["comparisons"][first]["p_holm"] = 0.01  # one number changed in the results
     (tmp_path / "results.json").write_text(json.dumps(data))
     assert readme.stale_blocks(page) == ["results.json"]
-    with pytest.raises(StudyDataError, match="no block '<!-- results: other.json -->'"):
+    with pytest.raises(StudyDataError, match=re.escape("no block '<!-- results: other.json -->'")):
         readme.update(page, tmp_path / "other.json", data)
 
 
