@@ -50,7 +50,8 @@ def test_no_spread_in_the_differences_is_said_and_tested_exactly(tmp_path):
     """Every run at mAP 0 (a tiny study): the old report read the zero-width interval as 'the data exclude a
     relevant effect'. An arm whose runs all score the same non-zero value made the figures crash."""
     zero = {seed: 0.0 for seed in range(4)}
-    root = write_study(tmp_path / "runs", {"relu": zero, "leaky_relu_0.1": zero, "elu": {s: 0.1 for s in zero}})
+    equal = {s: 0.1 for s in range(3)}  # their mean, 0.10000000000000002, lies above the interval [0.1, 0.1]
+    root = write_study(tmp_path / "runs", {"relu": zero, "leaky_relu_0.1": zero, "elu": equal})
     text, r = run_report(root, tmp_path, "--study", str(write_study_file(tmp_path / "s.yaml")), figures=True)
     worse = r["claims"][0]
     assert worse["verdict"] == "inconclusive"

@@ -31,6 +31,16 @@ def _jitter(n: int) -> np.ndarray:
     return np.linspace(-0.15, 0.15, n) if n > 1 else np.zeros(n)
 
 
+def _grid(n: int, width: float, height: float):
+    """A figure of n panels, at most three a row; the unused axes hidden."""
+    cols = min(3, max(n, 1))
+    rows = math.ceil(max(n, 1) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def _arms(r: dict) -> list[str]:
     return [a["name"] for a in r["arms"]]
 
@@ -54,8 +64,8 @@ def _arm_axis(ax, arms: list[str], ylabel: str, title: str) -> None:
 def per_arm(r: dict, path: Path) -> Path:
     """Per shown metric: each run as a dot, the arm's mean as a bar with its 95% bootstrap interval."""
     names, arms, colors = list(r["summaries"]), _arms(r), _colors(_arms(r))
-    fig, axes = plt.subplots(1, len(names), figsize=(max(4.5, 0.8 * len(arms) + 2) * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    fig, axes = _grid(len(names), max(4.5, 0.8 * len(arms) + 2), 3.8)
+    for ax, name in zip(axes, names, strict=True):
         q = r["quantities"][name]
         for i, arm in enumerate(arms):
             s = r["summaries"][name][arm]
@@ -71,9 +81,8 @@ def differences(r: dict, path: Path) -> Path:
     """Paired differences against the baseline with their 95% t intervals; red: Holm p < α in its family."""
     items = list(r["differences"].items())
     alpha = r["design"]["alpha"]
-    fig, axes = plt.subplots(1, len(items), figsize=(5.0 * len(items), 0.45 * max(
-        [len(ids) for _, ids in items] + [1]) + 1.8), squeeze=False)
-    for ax, (name, ids) in zip(axes[0], items, strict=True):
+    fig, axes = _grid(len(items), 5.0, 0.45 * max([len(ids) for _, ids in items] + [1]) + 1.8)
+    for ax, (name, ids) in zip(axes, items, strict=True):
         rows = [r["comparisons"][k] for k in ids]
         f = r["quantities"][name]["factor"]
         y = np.arange(len(rows))[::-1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ def final_value(key: str) -> Callable[[Run], float]:
 def curve_mean(key: str) -> Callable[[Run], float]:
     def read(run: Run) -> float:
         values = list(run.curves.get(key, {}).values())
-        return float(sum(values) / len(values)) if values else math.nan
+        return statistics.fmean(values) if values else math.nan
 
     return read
 

@@ -108,14 +108,15 @@ def training(groups: dict[str, list[Run]], metric: str, target: float) -> dict:
 
 
 def layouts(groups: dict[str, list[Run]]) -> list[dict]:
-    """Per head layout (layer list, most runs first): per arm, each layer's gradient norm, mean over runs."""
+    """Per head layout (the layer names, most runs first): per arm, each layer's gradient norm, mean over runs."""
     found: dict[tuple, list[Run]] = {}
     for run in (r for runs in groups.values() for r in runs):
-        found.setdefault(tuple(run.layers), []).append(run)
+        found.setdefault(tuple(name for name, _ in run.layers), []).append(run)
     panels = []
-    for layers, runs in sorted(found.items(), key=lambda item: -len(item[1])):
-        if not layers:
+    for names, runs in sorted(found.items(), key=lambda item: -len(item[1])):
+        if not names:
             continue
+        layers = runs[0].layers  # (name, activation or None): which layers are hidden
         by_arm = {arm: np.nanmean([measures.layer_grad_norms(r) for r in runs if r.arm == arm], axis=0).tolist()
                   for arm in groups if any(r.arm == arm for r in runs)}
         panels.append({"layers": [list(layer) for layer in layers], "runs": len(runs), "arms": by_arm,

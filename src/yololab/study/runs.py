@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def summarise_rows(rows: Iterable[dict]) -> Logged:
                 curves[key][int(epoch) + 1] = value
     gradflow: dict[str, dict[str, float]] = defaultdict(dict)
     for (kind, layer), values in sums.items():
-        gradflow[kind][layer] = sum(values) / len(values)
+        gradflow[kind][layer] = statistics.fmean(values)
     return Logged(dict(curves), dict(gradflow), [norms for norms in grad_steps.values() if norms])
 
 
