@@ -143,6 +143,13 @@ def arm_rows(groups: dict[str, list[Run]], described: dict, design: Design) -> l
             for name, runs in groups.items()]
 
 
+def declared(spec, baseline: str) -> dict:
+    """A claim as the study file declares it, for the method section."""
+    return {"name": spec.key, "kind": spec.kind, "arms": list(spec.arms), "reference": spec.reference or baseline,
+            "metrics": list(spec.metrics), "direction": spec.direction, "margin": spec.margin, "family": spec.family,
+            "need": spec.need, "parameter": spec.parameter}
+
+
 def compute(runs: list[Run], groups: dict[str, list[Run]], source: str, design: Design, baseline: str,
             why: str) -> dict:
     """Every number of the report (see the module docstring)."""
@@ -166,7 +173,8 @@ def compute(runs: list[Run], groups: dict[str, list[Run]], source: str, design: 
         "design": {"source": design.source, "baseline": baseline, "baseline_why": why, "metric": main.name,
                    "metrics": [q.name for q in shown], "confidence": design.confidence, "alpha": design.alpha,
                    "test": design.test, "test_name": stats.TESTS[design.test],
-                   "other_test_name": next(stats.TESTS[t] for t in stats.TESTS if t != design.test)},
+                   "other_test_name": next(stats.TESTS[t] for t in stats.TESTS if t != design.test),
+                   "claims": [declared(c, baseline) for c in design.claims]},
         "quantities": {name: q.describe() for name, q in cache.items()},
         "arms": arm_rows(groups, described, design),
         "settings": settings(runs), "cost": cost(runs), "problems": problems(runs, list(cache.values())),

@@ -96,6 +96,8 @@ def section_design(r: dict) -> str:
         f"Baseline: **{d['baseline']}** ({d['baseline_why']}). Study file: {d['source']}. Main metric: "
         f"{main['label']} ({unit_note(main)}). Significant: Holm-adjusted p < {d['alpha']:g}, p from the "
         f"{d['test_name']} (`test: {d['test']}`). {confidence_text(r)}\n",
+        "**The claims**, as the study file declares them (margins in the metric's own units):\n",
+        declared_table(r) + "\n",
         "**Families.** Each claim is one family, unless the study file gives several claims one `family`; what a "
         "claim shows beside its verdict is a family of its own. Holm's correction runs within a family, never "
         "across families. A comparison belongs to one family at most and has one p, Holm p, CI and smallest "
@@ -110,6 +112,17 @@ def section_design(r: dict) -> str:
         f"\n{WORD_RULE}\n",
         "**A claim's verdict:**\n",
         *(f"- *{word}*: {rule}" for word, rule in VERDICT_RULES), ""])
+
+
+def declared_table(r: dict) -> str:
+    if not r["design"]["claims"]:
+        return "None: the study file declares no claim."
+    words = {+1: "higher", -1: "lower", 0: "either (trend)"}
+    rows = [[c["name"], c["kind"] + (f" over {c['parameter']}" if c["parameter"] else ""),
+             ", ".join(c["arms"]) + ("" if c["kind"] == "trend" else f" vs {c['reference']}"),
+             ", ".join(f"`{m}`" for m in c["metrics"]), words[c["direction"]], f"{c['margin']:g}", c["family"],
+             c["need"]] for c in r["design"]["claims"]]
+    return table(["claim", "kind", "arms", "metric", "direction", "margin", "family", "need"], rows)
 
 
 def summary_cell(s: dict, factor: float) -> str:
