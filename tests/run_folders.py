@@ -15,19 +15,41 @@ from pathlib import Path
 import yaml
 
 LAYERS = [("head.box.0.0", "relu"), ("head.box.0.1", "relu"), ("head.box.0.2", None)]
+HEAD_CLAIMS = [  # the four claims of the head-activation study, as a study file declares them
+    {"name": "leaky_worse", "text": "LeakyReLU in the head is worse than ReLU (lower mAP).", "arms": ["leaky_relu"],
+     "reference": "relu", "metric": "val/mAP50-95", "direction": "lower", "margin": 0.01},
+    {"name": "leaky_vanishing", "text": "LeakyReLU's head gradients vanish more than ReLU's.", "arms": ["leaky_relu"],
+     "reference": "relu", "metric": "vanishing", "direction": "lower", "margin": 0.1, "beside": ["grad_magnitude"]},
+    {"name": "slope_trend", "text": "Results depend on the LeakyReLU slope α.", "kind": "trend",
+     "parameter": "activation.negative_slope", "arms": ["relu", "leaky_relu"], "metric": "val/mAP50-95",
+     "margin": 0.01},
+    {"name": "elu_selu_better", "text": "ELU or SELU in the head do better than ReLU.", "arms": ["elu", "selu"],
+     "reference": "relu", "metric": "val/mAP50-95", "direction": "higher", "margin": 0.01, "need": "any"},
+]
+
+
+def write_study_file(path: Path, claims: list[dict] | None = None, **keys) -> Path:
+    """A study file with ``claims`` (default: the head-activation study's four) and other top-level keys."""
+    path.write_text(yaml.safe_dump({**keys, "claims": HEAD_CLAIMS if claims is None else claims},
+                                   sort_keys=False, allow_unicode=True))
+    return path
 STEPS = 3
 
 
 def write_run(root: Path, arm: str, seed: int, final: float, activation: str | None = None,
-              grads: list[float] | None = None, layers: list[tuple[str, str | None]] | None = None) -> Path:
-    """One finished run; ``activation`` None leaves ``model.head.activation`` out of the config."""
+              grads: list[float] | None = None, layers: list[tuple[str, str | None]] | None = None,
+              config: dict | None = None, metrics: dict | None = None) -> Path:
+    """One finished run; ``activation`` None leaves ``model.head.activation`` out of the config; ``config`` and
+    ``metrics`` are merged into its config and final metrics."""
     layers = layers or LAYERS
     grads = grads or [1.0] * len(layers)
     folder = root / f"{arm}-seed{seed}"
     (folder / "csv").mkdir(parents=True)
-    config = {"arm": arm, "seed": seed, "model": {"head": {"activation": activation} if activation else {}}}
+    config = merged({"arm": arm, "seed": seed, "model": {"head": {"activation": activation} if activation else {}}},
+                    config or {})
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    (folder / "metrics.json").write_text(json.dumps({"val/mAP50-95": final, "val/mAP50": min(1.0, 2 * final)}))
+    (folder / "metrics.json").write_text(json.dumps({"val/mAP50-95": final, "val/mAP50": min(1.0, 2 * final),
+                                                     **(metrics or {})}))
     (folder / "gradflow_layers.json").write_text(json.dumps(
         [{"depth": i, "name": name, "params": 1, "activation": act} for i, (name, act) in enumerate(layers)]))
     scale = 1 + 0.01 * seed
@@ -41,6 +63,14 @@ def write_run(root: Path, arm: str, seed: int, final: float, activation: str | N
         writer.writeheader()
         writer.writerows(rows)
     return folder
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, nested mappings key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def spec_of(arm: str) -> str:

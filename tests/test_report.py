@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 from tests.conftest import REPO
+from tests.run_folders import write_study_file
 
 from yololab.study import measures, report, stats
 from yololab.study.runs import load_runs_dir
@@ -23,7 +24,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def rendered(mini_sweep, tmp_path_factory):
     _, runs_dir, _ = mini_sweep
     out = tmp_path_factory.mktemp("report")
-    assert report.main([str(runs_dir), "--out", str(out)]) == 0
+    study = write_study_file(out / "study.yaml")
+    assert report.main([str(runs_dir), "--out", str(out), "--study", str(study)]) == 0
     return runs_dir, out, (out / "report.md").read_text()
 
 
@@ -32,7 +34,7 @@ def test_every_figure_and_section_is_there(rendered):
     for name in report.FIGURES:
         assert (out / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in text
-    for heading in ("# Study report", "## What is tested", "## Accuracy per arm",
+    for heading in ("# Study report", "## What is tested, and the rules of the verdicts", "## Per arm",
                     "## Differences against relu, paired by seed", "## Training dynamics", "## Conclusion"):
         assert f"\n{heading}" in f"\n{text}"
     conclusion = text.split("## Conclusion")[1]
@@ -41,7 +43,8 @@ def test_every_figure_and_section_is_there(rendered):
         assert f"\n{i}. **{claim}" in conclusion
     # 2 seeds can never give p < 0.05: whatever the verdict, it states the direction and the CI; no ELU/SELU arm
     first = next(line for line in conclusion.splitlines() if line.startswith("1. **"))
-    assert re.search(r"leaky_relu[_:]0\.1 − relu: ", first) and "[95% CI " in first and "n = 2: " in first
+    assert re.search(r"leaky_relu[_:]0\.1 − relu: ", first) and ("[95% CI " in first or "[no CI]" in first) \
+        and "n = 2: " in first
     assert not first.split("** ")[1].startswith("Supported")
     assert "** Not applicable: the study has no arm matching elu, selu." in conclusion
 
@@ -55,8 +58,8 @@ def test_the_tables_hold_the_run_files_numbers(rendered):
         finals.setdefault(arm, []).append(json.loads(path.read_text())["val/mAP50-95"])
     for arm, values in finals.items():
         s = stats.summarize(values)
-        cell = f"{100 * s.mean:.2f} ± {100 * s.std:.2f} [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}]"
-        assert any(line.startswith(f"| {arm} | 2 |") and line.rstrip(" |").endswith(cell) for line in text.splitlines())
+        cell = f"| {100 * s.mean:.2f} ± {100 * s.std:.2f} [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] (n = 2) |"
+        assert any(line.startswith(f"| {arm} |") and line.endswith(cell) for line in text.splitlines())
 
 
 def test_runs_are_read_from_their_files(mini_sweep):
@@ -69,6 +72,7 @@ def test_runs_are_read_from_their_files(mini_sweep):
     layers = json.loads((folder / "gradflow_layers.json").read_text())
     assert run.layers == [(row["name"], row["activation"]) for row in layers]
     assert sorted(run.curves["val/mAP50-95"]) == [1, 2]
+    assert 0 <= run.final["val/precision@0.25"] <= 1 and "val/f1@0.25" in run.final  # model.pr_confidences
     with open(folder / "csv" / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
     hidden = [row["name"] for row in layers if row["activation"]]
@@ -79,21 +83,21 @@ def test_runs_are_read_from_their_files(mini_sweep):
 
 
 def test_bad_sources_are_named(mini_sweep, tmp_path, monkeypatch, capsys):
-    assert report.main([str(tmp_path / "nowhere")]) == 2
+    assert report.main([str(tmp_path / "nowhere")]) == 1
     assert f"runs directory not found: {tmp_path / 'nowhere'}" in capsys.readouterr().err
-    assert report.main([str(tmp_path)]) == 2
+    assert report.main([str(tmp_path)]) == 1
     assert "no finished runs" in capsys.readouterr().err
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert report.main(["entity/project/abcd1234"]) == 2
+    assert report.main(["entity/project/abcd1234"]) == 1
     err = capsys.readouterr().err
     assert "W&B sweep 'entity/project/abcd1234'" in err and "offline" in err
     _, runs_dir, _ = mini_sweep
     copy = tmp_path / "runs"
     shutil.copytree(runs_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
-    assert report.main([str(copy), "--baseline", "gelu"]) == 2
+    assert report.main([str(copy), "--baseline", "gelu"]) == 1
     assert "baseline arm 'gelu' is not among the arms" in capsys.readouterr().err
     shutil.copytree(copy / "model.head.activation=relu,seed=0", copy / "again")
-    assert report.main([str(copy)]) == 2
+    assert report.main([str(copy)]) == 1
     assert "two runs of arm 'relu' with seed 0: again and model.head.activation=relu,seed=0" in capsys.readouterr().err
 
 

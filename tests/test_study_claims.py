@@ -1,14 +1,17 @@
 """The claims on fixed numbers: the verdict rules, the arms read from configs, the measures, the study file."""
 
 import math
+import re
 
 import numpy as np
 import pytest
+from tests.run_folders import write_study_file
 
 from yololab.study import arms, claims, measures, verdicts
-from yololab.study.design import BUILTIN, Design, load_design
+from yololab.study.design import Design, load_design
+from yololab.study.families import Comparisons
+from yololab.study.quantities import quantity
 from yololab.study.runs import StudyDataError, by_arm, make_run
-from yololab.study.verdicts import Effect, Scale
 
 NOISE = np.array([0.004, -0.003, 0.001, 0.006, -0.002, 0.0, -0.005, 0.003, 0.002, -0.001])
 ARMS = {  # arm: (activation, mAP offset from relu, input-side gradient factor)
@@ -34,8 +37,25 @@ def study(seeds: int, arm_table=ARMS) -> dict:
     return by_arm(runs, first="relu")
 
 
-def effect(estimate=-0.02, low=-0.03, high=-0.01, p_holm=0.01, n=10, detectable=0.01) -> Effect:
-    return Effect("a − b", n, estimate, low, high, p_holm, p_holm, detectable)
+def effect(estimate=-0.02, low=-0.03, high=-0.01, p_holm=0.01, n=10, detectable=0.01) -> dict:
+    return {"label": "a − b", "n": n, "estimate": estimate, "ci_low": low, "ci_high": high, "p": p_holm,
+            "p_holm": p_holm, "detectable": detectable, "degenerate": None}
+
+
+MAP = quantity("val/mAP50-95").describe()
+
+
+def head_design(tmp_path, **keys) -> Design:
+    return load_design(write_study_file(tmp_path / "study.yaml", **keys))
+
+
+def evaluate(groups, design: Design) -> list[dict]:
+    described = arms.describe(groups)
+    comps = Comparisons(groups, design.test, design.alpha)
+    found = claims.evaluate(design, groups, described, comps, lambda n: quantity(n, design.confidence), "relu")
+    for claim in found:
+        claim["comparisons"] = [comps.items[f["comparison"]] for f in claim["findings"]]
+    return found
 
 
 @pytest.mark.parametrize(("e", "direction", "expected"), [
@@ -67,60 +87,68 @@ def test_outcome_of_one_comparison(e, direction, expected):
     (["unpaired", "unpaired"], "all", "inconclusive (no paired seeds)"),
 ])
 def test_claim_verdict_from_its_comparisons(outcomes, need, expected):
-    findings = [verdicts.Finding(effect(), o, "") for o in outcomes]
-    assert verdicts.verdict(findings, need) == expected
+    assert verdicts.verdict(outcomes, need) == expected
 
 
 def test_every_reason_states_direction_ci_and_what_could_be_detected():
-    finding = verdicts.judge(effect(-0.008, -0.025, 0.008, 0.5, detectable=0.021), -1, 0.01, 0.05, Scale())
-    assert verdicts.evidence(finding, Scale()) == (
-        "a − b: -0.80 mAP points [95% CI -2.50, +0.80], Holm p = 0.5, n = 10: lower, not significant; the CI does "
-        "not exclude lower by 1.00; smallest detectable: 2.10")
-    tiny = verdicts.judge(effect(-0.002, -0.003, -0.001, 0.01), -1, 0.01, 0.05, Scale())
-    assert tiny.note == "significantly lower (as claimed), but the CI lies within ±1.00: smaller than matters"
+    wide = effect(-0.008, -0.025, 0.008, 0.5, detectable=0.021)
+    result = verdicts.outcome(wide, -1, 0.01, 0.05)
+    finding = {"outcome": result, "note": verdicts.note(wide, result, -1, 0.01, MAP)}
+    assert verdicts.evidence(wide, finding, MAP) == (
+        "a − b: -0.80 mAP points [95% CI -2.50, +0.80], Holm p = 0.5, n = 10: the CI spans 0, not significant; "
+        "the CI does not exclude lower by 1.00; smallest detectable: 2.10")
+    tiny = effect(-0.002, -0.003, -0.001, 0.01)
+    assert verdicts.note(tiny, verdicts.SIGNIFICANT, -1, 0.01, MAP) == (
+        "significantly lower (as claimed), but the CI lies within ±1.00: smaller than matters")
+    leaning = effect(-0.008, -0.015, -0.001, 0.2)  # the CI excludes 0 but Holm's p does not pass: a direction
+    assert verdicts.note(leaning, verdicts.OPEN, -1, 0.01, MAP).startswith("lower, not significant")
 
 
-def test_ten_seeds_decide_every_claim():
-    found = claims.evaluate_claims(study(10))
-    assert [c.verdict for c in found] == [
+def test_ten_seeds_decide_every_claim(tmp_path):
+    found = evaluate(study(10), head_design(tmp_path))
+    assert [c["verdict"] for c in found] == [
         "supported",  # both slopes below relu on every seed
         "not supported (significant in the opposite direction)",  # input-side gradients relatively larger
-        "supported",  # α = 0.01 and 0.1 differ from α = 0 on every seed
+        "inconclusive",  # a dip at α = 0.01, not a trend: each level against α = 0 is claim 1's comparison
         "supported",  # elu above relu on every seed (selu: no difference)
     ]
-    first = found[0].findings[0]
-    assert first.effect.label == "leaky_relu_0.01 − relu" and first.effect.estimate == pytest.approx(-0.02)
-    assert first.effect.p_holm == pytest.approx(2 * 2 / 1024)  # two LeakyReLU arms: their own family
-    assert [f.note for f in found[3].findings] == [
-        "significantly higher (as claimed)", "lower, not significant; the CI excludes higher by 1.00 or more"]
+    first = found[0]["comparisons"][0]
+    assert first["label"] == "leaky_relu_0.01 − relu" and first["estimate"] == pytest.approx(-0.02)
+    assert first["p_holm"] == pytest.approx(2 * 2 / 1024)  # two LeakyReLU arms: their own family
+    assert [f["note"] for f in found[3]["findings"]] == [
+        "every paired difference is +1.50 mAP points: no spread, so the t-test and the t interval do not apply; "
+        "exact sign-flip p = 0.00195; significantly higher (as claimed)",
+        "the CI spans 0, not significant; the CI excludes higher by 1.00 or more"]
 
 
-def test_under_the_t_test_five_seeds_can_decide_what_the_sign_flip_test_cannot():
+def test_under_the_t_test_five_seeds_can_decide_what_the_sign_flip_test_cannot(tmp_path):
     """Five seeds: the sign-flip test's smallest p, 2/2^5 = 0.0625, never passes α = 0.05; the t-test's can."""
-    assert claims.evaluate_claims(study(5))[0].verdict == "inconclusive"
-    found = claims.evaluate_claims(study(5), Design(test="paired_t"))
-    first = found[0].findings[0]
-    assert found[0].verdict == "supported" and first.effect.p < 0.05 / 2
-    assert "p (paired t-test) Holm-adjusted" in found[0].family
-    assert "one-sample t-test of the per-seed changes; each α against the lowest: the paired t-test." in \
-        found[2].notes[0]
+    groups = study(5)
+    for run in groups["leaky_relu_0.01"] + groups["leaky_relu_0.1"]:  # differences that vary from seed to seed
+        run.final["val/mAP50-95"] += 0.001 * (-1) ** run.seed
+    assert evaluate(groups, head_design(tmp_path))[0]["verdict"] == "inconclusive"
+    found = evaluate(groups, head_design(tmp_path, test="paired_t"))
+    first = found[0]["comparisons"][0]
+    assert found[0]["verdict"] == "supported" and first["p"] < 0.05 / 2 and first["test"] == "paired_t"
 
 
-def test_three_seeds_are_inconclusive_and_say_which_way():
-    found = claims.evaluate_claims(study(3))
-    assert found[0].verdict == "inconclusive"
-    assert found[0].reason.startswith("leaky_relu_0.01 − relu: -2.00 mAP points [95% CI ")
-    assert "lower, not significant" in found[0].reason and "smallest detectable: no effect (n too small)" in \
-        found[0].reason
+def test_three_seeds_are_inconclusive_and_say_which_way(tmp_path):
+    found = evaluate(study(3), head_design(tmp_path))
+    assert found[0]["verdict"] == "inconclusive"
+    assert found[0]["reason"].startswith("leaky_relu_0.01 − relu: -2.00 mAP points [no CI], Holm p = 0.5, n = 3: "
+                                         "every paired difference is -2.00 mAP points: no spread")
+    assert "lower, not significant" in found[0]["reason"] and "smallest detectable: no effect (n too small)" in \
+        found[0]["reason"]
 
 
-def test_claims_without_their_arms_are_not_applicable():
+def test_claims_without_their_arms_are_not_applicable(tmp_path):
+    design = head_design(tmp_path)
     groups = study(10, {k: v for k, v in ARMS.items() if k in ("relu", "elu", "leaky_relu_0.1")})
-    assert [c.verdict for c in claims.evaluate_claims(groups)] == [
+    assert [c["verdict"] for c in evaluate(groups, design)] == [
         "supported", "not supported (significant in the opposite direction)", "supported", "supported"]
-    no_relu = claims.evaluate_claims(study(10, {k: v for k, v in ARMS.items() if k != "relu"}))
-    assert no_relu[0].verdict == "not applicable" and no_relu[0].reason == "the study has no relu arm"
-    assert no_relu[2].verdict != "not applicable"  # two LeakyReLU slopes remain
+    no_relu = evaluate(study(10, {k: v for k, v in ARMS.items() if k != "relu"}), design)
+    assert no_relu[0]["verdict"] == "not applicable" and no_relu[0]["reason"] == "the study has no relu arm"
+    assert no_relu[2]["verdict"] != "not applicable"  # two LeakyReLU slopes remain
 
 
 def test_arms_come_from_the_config_or_the_name():
@@ -136,8 +164,6 @@ def test_arms_come_from_the_config_or_the_name():
     assert arms.default_baseline(described) == ("relu", "default: the ReLU arm")
     renamed = {"control": arms.Arm("control", arms.parse_spec("relu")), "b": arms.Arm("b", None)}
     assert arms.pick(renamed, "relu") == "control"
-    assert arms.by_slope({**described, "again": arms.Arm("again", arms.parse_spec("leaky_relu:0.1"))}) == {
-        0.0: ["relu"], 0.01: ["leaky_relu_0.01"], 0.1: ["leaky_relu_0.1", "again"]}
 
 
 def test_measures_of_a_run():
@@ -160,32 +186,49 @@ def test_the_gradient_ratio_takes_each_path_from_input_to_output():
 
 def test_the_study_file(tmp_path):
     path = tmp_path / "study.yaml"
-    path.write_text("study:\n  baseline: silu\n  margin: 0.02\n  claims:\n    - leaky_worse\n"
-                    "    - {text: SiLU is better., arms: [silu], reference: relu, direction: higher, need: any}\n")
+    path.write_text("study:\n  baseline: silu\n  confidence: 0.3\n  claims:\n"
+                    "    - {name: s, text: SiLU is better., arms: [silu], reference: relu, metric: precision,\n"
+                    "       direction: higher, margin: 0.02, need: any, family: f}\n")
     design = load_design(path)
-    assert design.baseline == "silu" and design.margin == 0.02 and design.source == str(path)
-    assert design.claims[0] == BUILTIN["leaky_worse"]
-    assert (design.claims[1].arms, design.claims[1].direction, design.claims[1].need) == (("silu",), +1, "any")
-    assert Design().claims == tuple(BUILTIN.values())
-    path.write_text("claims: [nonsense]\n")
-    with pytest.raises(StudyDataError, match="unknown claim 'nonsense'"):
-        load_design(path)
-    path.write_text("test: wilcoxon\n")
-    with pytest.raises(StudyDataError, match="test: 'wilcoxon' is not a test; use one of sign_flip, paired_t"):
-        load_design(path)
-    path.write_text("baseline: relu\nmargn: 0.1\n")
-    with pytest.raises(StudyDataError, match="unknown keys margn"):
+    assert design.baseline == "silu" and design.confidence == 0.3 and design.source == str(path)
+    claim = design.claims[0]
+    assert (claim.arms, claim.direction, claim.need, claim.margin, claim.family, claim.metrics) == (
+        ("silu",), +1, "any", 0.02, "f", ("precision",))
+    assert Design().claims == ()  # the code holds no claims
+    assert quantity("precision", 0.3).name == "val/precision@0.3"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("claims: [leaky_worse]\n", "claims[0]: a claim is a mapping with the keys name, text, kind, arms"),
+    ("test: wilcoxon\n", "test: 'wilcoxon' is not one of sign_flip, paired_t"),
+    ("baseline: relu\nmargn: 0.1\n", "unknown key margn; valid keys: baseline, metric, metrics, confidence"),
+    ("claims:\n  - {name: a, text: t, arms: [x], metric: m, directon: lower, margin: 0.01}\n",
+     "claims[0]: unknown key directon; valid keys: name, text, kind, arms, reference, metric, direction, margin, "
+     "family, need, beside, parameter, ignore_keys"),
+    ("claims:\n  - {name: a, text: t, arms: [x], metric: m, margin: 0.01}\n",
+     "claims[0]: a compare claim needs direction"),
+    ("claims:\n  - {name: a, text: t, arms: [x], metric: m, direction: up, margin: 0.01}\n",
+     "direction: 'up' is not one of higher, lower"),
+    ("claims:\n  - {name: a, kind: trend, text: t, arms: [x], metric: m, margin: 0.01}\n",
+     "a trend claim needs parameter"),
+])
+def test_every_key_of_the_study_file_is_checked(tmp_path, text, message):
+    """A misspelt key named, never read as a default (the old code took ``directon: lower`` as higher)."""
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    with pytest.raises(StudyDataError, match=re.escape(message)):
         load_design(path)
 
 
-def test_a_measure_nobody_logged_is_no_data_not_unpaired():
+def test_a_measure_nobody_logged_is_no_data_not_unpaired(tmp_path):
     groups = study(10)
     for runs in groups.values():
         for run in runs:
             run.grad_steps = []
-    vanishing = claims.evaluate_claims(groups)[1]
-    assert vanishing.verdict == "inconclusive (no data)"
-    assert vanishing.reason == "no run of relu, leaky_relu_0.01, leaky_relu_0.1 logged gradient norms per layer"
+    vanishing = evaluate(groups, head_design(tmp_path))[1]
+    assert vanishing["verdict"] == "inconclusive (no data)"
+    assert vanishing["reason"] == ("no run of relu, leaky_relu_0.01, leaky_relu_0.1 has log10 gradient ratio "
+                                   "(input-side / output-side head layer)")
 
 
 def test_rows_of_one_step_are_one_step():

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from yololab.study.results import cost
 from yololab.study.runs import load_runs_dir
-from yololab.study.sections import cost
+from yololab.study.sections import cost_line
 from yololab.study.tables import command_of, write_tables
 
 
@@ -52,23 +53,30 @@ def test_the_report_states_the_runs_compute(mini_sweep):
               for r in runs]  # the epochs' rows, straight from each run's CSV log
     seconds = [sum(float(row["time/train_s"]) + float(row["time/val_s"]) for row in rows) for rows in logged]
     assert len(seconds) == 4 and all(s > 0 for s in seconds)
-    text = cost(runs)
+    text = cost_line(cost(runs))
     assert text.startswith(f"Compute: {sum(seconds) / 3600:.2f} h of training and validation in all")
-    assert f"median {sorted(seconds)[2] / 60:.1f} min" in text and "CPU threads per run: default;" in text
+    median = (sorted(seconds)[1] + sorted(seconds)[2]) / 2  # four runs: the mean of the middle two (was the 3rd)
+    assert f"median {median / 60:.1f} min" in text and "CPU threads per run: default;" in text
 
 
 def test_the_power_table_reads_the_measured_spread():
     from yololab.study import stats
     from yololab.study.design import Design
+    from yololab.study.families import Comparisons
+    from yololab.study.results import power
     from yololab.study.sections import section_power
 
-    rows = [stats.Paired("a", "relu", 4, -0.01, -0.02, 0.0, 0.1, sd=0.006),
-            stats.Paired("b", "relu", 4, 0.0, -0.01, 0.01, 0.9, sd=0.008)]
+    comps = Comparisons({}, "paired_t", 0.05)
+    comps.items = {"a": {"sd": 0.006, "n": 4}, "b": {"sd": 0.008, "n": 4}}
     sd = (0.006**2 / 2 + 0.008**2 / 2) ** 0.5  # 0.00707: root mean square of the two
-    t_text = section_power(rows, Design(test="paired_t"), "val/mAP50-95")
+    found = power(comps, ["a", "b"], Design(test="paired_t"))
+    results = {"power": found, "quantities": {"val/mAP50-95": {"label": "val/mAP50-95", "unit": "mAP points",
+                                                               "factor": 100.0}},
+               "design": {"test_name": "paired t-test"}}
+    t_text = section_power(results)
     assert "vary by 0.71 mAP points" in t_text
     cell = 100 * stats.min_detectable(sd, 5, 0.05, 2, floor=0.0)
     assert f"| 2 comparisons | {100 * stats.min_detectable(sd, 3, 0.05, 2, floor=0.0):.2f} | " in t_text
     assert f" | {cell:.2f} | " in t_text.splitlines()[-1] + " "
     # the sign-flip test: with 3 or 4 seeds p >= 0.125, nothing can pass α = 0.05
-    assert "| 1 comparison | none | none | " in section_power(rows, Design(), "val/mAP50-95")
+    assert "| 1 comparison | none | none | " in section_power({**results, "power": power(comps, ["a", "b"], Design())})

@@ -4,7 +4,7 @@ show, with the observed direction and the CI. (Each test also fails on the rules
 import re
 
 import yaml
-from tests.run_folders import LAYERS, shifted, write_run, write_study
+from tests.run_folders import HEAD_CLAIMS, LAYERS, shifted, write_run, write_study, write_study_file
 
 from yololab.study import report
 
@@ -15,7 +15,9 @@ BASE = {seed: 0.5 + NOISE[seed] for seed in range(10)}
 def conclusion(root, tmp_path, *args) -> list[str]:
     """Per claim, what the report's conclusion says after the claim's text."""
     out = tmp_path / "report"
-    assert report.main([str(root), "--out", str(out), *args]) == 0
+    if "--study" not in args:  # the head-activation study's four claims
+        args = (*args, "--study", str(write_study_file(tmp_path / "head_study.yaml")))
+    assert report.main([str(root), "--out", str(out), "--no-figures", *args]) == 0
     text = (out / "report.md").read_text().split("## Conclusion")[1]
     return [line.split("** ", 1)[1] for line in text.splitlines() if re.match(r"^\d+\. \*\*", line)]
 
@@ -30,7 +32,7 @@ def test_low_power_is_inconclusive_not_a_refutation(tmp_path):
     leaky = {s: v + d for (s, v), d in zip(relu.items(), [-0.03, 0.01, -0.02, 0.005, -0.015, 0.002], strict=True)}
     worse = conclusion(write_study(tmp_path / "runs", {"relu": relu, "leaky_relu:0.1": leaky}), tmp_path)[0]
     assert worse.startswith("Inconclusive: leaky_relu:0.1 − relu: -0.80 mAP points [95% CI -2.")
-    assert "lower, not significant; the CI does not exclude lower by 1.00" in worse
+    assert "the CI spans 0, not significant; the CI does not exclude lower by 1.00" in worse
     assert "smallest detectable: " in worse and "smallest detectable: no effect" not in worse
 
 
@@ -47,8 +49,9 @@ def test_opposite_effects_are_mixed_and_named(tmp_path):
     finals = {"relu": BASE, "leaky_relu_0.01": shifted(BASE, -0.02), "leaky_relu_0.3": shifted(BASE, +0.02)}
     worse = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[0]
     assert worse.startswith("Mixed: as claimed: leaky_relu_0.01 − relu; opposite to the claim: leaky_relu_0.3 − relu.")
-    assert "leaky_relu_0.3 − relu: +2.00 mAP points [95% CI +2.00, +2.00]" in worse
-    assert "significantly higher (opposite to the claim)" in worse
+    assert "leaky_relu_0.3 − relu: +2.00 mAP points [no CI], Holm p = 0.00391, n = 10: every paired difference is " \
+           "+2.00 mAP points: no spread, so the t-test and the t interval do not apply; exact sign-flip p = " \
+           "0.00195; significantly higher (opposite to the claim)" in worse
 
 
 def test_a_depth_localised_gradient_loss_is_vanishing(tmp_path):
@@ -61,32 +64,35 @@ def test_a_depth_localised_gradient_loss_is_vanishing(tmp_path):
     assert vanishing.startswith("Supported: leaky_relu_0.1 − relu: -0.48 log10 gradient ratio")
     assert "significantly more vanishing (as claimed)" in vanishing
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "Overall gradient magnitude (root of the summed squared norms" in text  # kept, apart from the verdict
+    assert "Beside the verdict, not part of it (its own family, leaky_vanishing (beside))" in text
+    assert "| leaky_relu_0.1 − relu | log10 overall head gradient magnitude |" in text
 
 
 def test_equal_slopes_under_two_names_are_one_level(tmp_path):
-    """Two arms with α = 0.1 that differ (by something other than α) are one level of α, no evidence that α
-    matters: the old omnibus over the LeakyReLU names said 'supported'. Without ReLU there is one level only."""
+    """Two arms with α = 0.1 whose configs do not differ are one level of α, no evidence that α matters: the old
+    omnibus over the LeakyReLU names said 'supported'. Every seed's change is 0: no spread, no t-test, said
+    plainly (the old report read the zero-width interval as 'the data exclude a relevant effect'). Without ReLU
+    there is one level only."""
     finals = {"relu": BASE, "leaky_relu:0.1": shifted(BASE, -0.015), "leaky_relu_0.1": shifted(BASE, +0.015)}
     slope = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[2]
-    assert slope.startswith("Not supported (the data exclude a relevant effect): trend: change from α = 0 to 0.1: "
-                            "+0.00 mAP points [95% CI +0.00, +0.00]")
+    assert slope.startswith("Inconclusive: trend: change from activation.negative_slope = 0 to 0.1: +0.00 mAP "
+                            "points [no CI], Holm p = 1, n = 10: every seed's change is +0.00 mAP points: no "
+                            "spread, so the t-test and the t interval do not apply; permutation p")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "Levels: α = 0 (relu); α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled)." in text
+    assert "Levels of activation.negative_slope: 0 (relu); 0.1 (leaky_relu:0.1 + leaky_relu_0.1)." in text
     del finals["relu"]
     alone = conclusion(write_study(tmp_path / "no-relu", finals), tmp_path)[2]
-    assert alone == ("Not applicable: needs ReLU/LeakyReLU arms with two or more distinct slopes α; has: "
-                     "α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled).")
+    assert alone == ("Not applicable: needs arms with two or more distinct values of activation.negative_slope; "
+                     "has: 0.1 (leaky_relu:0.1 + leaky_relu_0.1).")
 
 
 def test_the_slope_trend_includes_relu_and_pools_equal_slopes(tmp_path):
     finals = {"relu": BASE, "leaky_relu_0.01": shifted(BASE, -0.01), "leaky_relu:0.1": shifted(BASE, -0.02),
               "leaky_relu_0.1": shifted(BASE, -0.02), "leaky_relu_0.3": shifted(BASE, -0.04)}
     slope = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[2]
-    assert slope.startswith("Supported: trend: change from α = 0 to 0.3: -3.")
+    assert slope.startswith("Supported: trend: change from activation.negative_slope = 0 to 0.3: -3.")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "α = 0 (relu); α = 0.01 (leaky_relu_0.01); α = 0.1 (leaky_relu:0.1 + leaky_relu_0.1 pooled); " \
-           "α = 0.3 (leaky_relu_0.3)" in text
+    assert "0 (relu); 0.01 (leaky_relu_0.01); 0.1 (leaky_relu:0.1 + leaky_relu_0.1); 0.3 (leaky_relu_0.3)" in text
 
 
 def test_a_consistent_but_not_significant_effect_states_its_direction(tmp_path):
@@ -97,12 +103,14 @@ def test_a_consistent_but_not_significant_effect_states_its_direction(tmp_path):
     finals = {"relu": relu, "leaky_relu_0.1": shifted(relu, -0.02), "elu": shifted(relu, -0.02),
               "selu": shifted(relu, -0.02, {0: 0.001})}
     found = conclusion(write_study(tmp_path / "runs", finals), tmp_path)
-    assert found[0].startswith("Inconclusive: leaky_relu_0.1 − relu: -2.00 mAP points [95% CI -2.00, -2.00]")
-    assert "lower, not significant; the CI does not exclude lower by 1.00; smallest detectable: no effect " \
-           "(n too small)" in found[0]
-    assert found[3].startswith("Not supported (the data exclude a relevant effect): elu − relu: -2.00 mAP points "
-                               "[95% CI -2.00, -2.00], Holm p = 0.5, n = 3: lower, not significant; the CI excludes "
-                               "higher by 1.00 or more")
+    assert found[0] == ("Inconclusive: leaky_relu_0.1 − relu: -2.00 mAP points [no CI], Holm p = 0.25, n = 3: "
+                        "every paired difference is -2.00 mAP points: no spread, so the t-test and the t interval "
+                        "do not apply; exact sign-flip p = 0.25; lower, not significant; no CI, so nothing is "
+                        "excluded; smallest detectable: no effect (n too small).")
+    assert found[3].startswith("Inconclusive: elu − relu: -2.00 mAP points [no CI], Holm p = 0.5, n = 3: every "
+                               "paired difference is -2.00 mAP points")  # no interval: nothing is excluded
+    assert "selu − relu: -1.97 mAP points [95% CI -2.11, -1.82], Holm p = 0.5, n = 3: lower, not significant; " \
+           "the CI excludes higher by 1.00 or more" in found[3]
 
 
 def test_a_relevant_effect_excluded_is_not_supported(tmp_path):
@@ -110,8 +118,9 @@ def test_a_relevant_effect_excluded_is_not_supported(tmp_path):
     better = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[3]
     assert better.startswith("Not supported (the data exclude a relevant effect): elu − relu: -0.10 mAP points")
     assert "the CI excludes higher by 1.00 or more" in better
-    wider = conclusion(tmp_path / "runs", tmp_path, "--margin", "0.0005")[3]
-    assert wider.startswith("Inconclusive")
+    claims = [{**c, "margin": 0.0005} for c in HEAD_CLAIMS]
+    wider = conclusion(tmp_path / "runs", tmp_path, "--study", str(write_study_file(tmp_path / "s.yaml", claims)))
+    assert wider[3].startswith("Inconclusive")
 
 
 def test_every_claim_table_states_its_multiplicity(tmp_path):
@@ -120,10 +129,14 @@ def test_every_claim_table_states_its_multiplicity(tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     claims = text.split("### Claim ")[1:]
     assert len(claims) == 4
-    for claim in claims:
-        assert ("p (exact sign-flip permutation test) Holm-adjusted within this claim only; 95% t intervals over "
-                "seeds, unadjusted") in claim
-    assert "| comparison | n | mean diff (mAP points) | 95% CI | p | Holm p | smallest detectable | result |" in text
+    for claim, (name, size) in zip(claims, [("leaky_worse", "1 comparison"), ("leaky_vanishing", "1 comparison"),
+                                           ("slope_trend", "1 comparison"), ("elu_selu_better", "1 comparison")],
+                                    strict=True):
+        assert f"Family {name}: {size}, Holm-adjusted together; p from the exact sign-flip permutation test " \
+               "unless a row says otherwise. Margin: " in claim
+    assert "| comparison | metric | n | mean diff (mAP points) | 95% CI | p | Holm p | smallest detectable | result |" \
+        in text
+    assert "covers the variation between training seeds, on one fixed validation set" in text
 
 
 def test_a_new_study_without_relu_is_reported(tmp_path):
@@ -139,16 +152,16 @@ def test_claims_about_missing_arms_are_not_applicable(tmp_path):
     """A scaffolded study (relu vs silu): the old report said 'inconclusive (arms missing)' four times."""
     found = conclusion(write_study(tmp_path / "runs", {"relu": BASE, "silu": shifted(BASE, 0.01)}), tmp_path)
     assert found == ["Not applicable: the study has no arm matching leaky_relu."] * 2 + [
-        "Not applicable: needs ReLU/LeakyReLU arms with two or more distinct slopes α; has: α = 0 (relu).",
+        "Not applicable: needs arms with two or more distinct values of activation.negative_slope; has: 0 (relu).",
         "Not applicable: the study has no arm matching elu, selu."]
 
 
 def test_the_study_file_sets_baseline_and_claims(tmp_path):
     root = write_study(tmp_path / "runs", {"relu": BASE, "silu": shifted(BASE, 0.01)})
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump({"baseline": "silu", "margin": 0.005, "claims": [
-        {"text": "SiLU in the head does better than ReLU.", "arms": ["silu"], "reference": "relu",
-         "direction": "higher"}]}))
+    study.write_text(yaml.safe_dump({"baseline": "silu", "claims": [
+        {"name": "silu_better", "text": "SiLU in the head does better than ReLU.", "arms": ["silu"],
+         "reference": "relu", "metric": "val/mAP50-95", "direction": "higher", "margin": 0.005}]}))
     found = conclusion(root, tmp_path, "--study", str(study))
     assert len(found) == 1
     assert found[0].startswith("Supported: silu − relu: +1.00 mAP points")

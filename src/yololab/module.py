@@ -13,6 +13,7 @@ from torchvision.ops import clip_boxes_to_image
 
 from yololab.checkpoints import read_checkpoint, stored_run
 from yololab.feature_cache import feature_caches
+from yololab.fixed_confidence import at_confidences
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
@@ -52,6 +53,7 @@ class YOLODetectorModule(L.LightningModule):
         init_from_sha256: str | None = None,
         freeze: Sequence[str] = (),
         cache_features: bool = False,
+        pr_confidences: Sequence[float] = (0.25,),
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -66,6 +68,7 @@ class YOLODetectorModule(L.LightningModule):
         self.val_conf_threshold, self.val_iou_threshold = val_conf_threshold, val_iou_threshold
         self.max_detections, self.predict_conf_threshold = max_detections, predict_conf_threshold
         self.channels_last, self.compile_model = channels_last, compile
+        self.pr_confidences = tuple(float(c) for c in pr_confidences)  # precision/recall/F1 at each (a study's)
         self.val_map, self.test_map = build_map_metric(), build_map_metric()
         self.last_map_result: dict[str, dict] = {}  # the latest torchmetrics mAP result per stage, for callbacks
         self.config: dict = {}  # the resolved run config; stored in checkpoints so they rebuild the model alone
@@ -163,6 +166,7 @@ class YOLODetectorModule(L.LightningModule):
     def _log_metric(self, stage: str, metric) -> dict[str, float]:
         self.last_map_result[stage] = metric.compute()
         values = summarize(self.last_map_result[stage], self.class_names, stage)
+        values.update(at_confidences(self.last_map_result[stage], stage, self.pr_confidences))
         metric.reset()
         self.log_dict(values, sync_dist=False, rank_zero_only=False)
         return values

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from yololab.activation_spec import ActivationSpec
 from yololab.study.runs import Run
 
-SLOPE_FAMILY = ("relu", "leaky_relu")  # the activations whose α the slope claims are about
+SLOPE_FAMILY = ("relu", "leaky_relu")  # the activations with a negative-side slope α
+REGISTERED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(:(?P<params>[^:]+))?$")
 NUMBER_SUFFIX = re.compile(r"_(?=[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$)")
 
 
@@ -52,9 +53,22 @@ def parse_spec(text: str | None) -> ActivationSpec | None:
     return None
 
 
+def registered_spec(text: str | None) -> ActivationSpec | None:
+    """A run's configured activation that this process does not know, such as a name a fork added with
+    ``register_activation`` in its own code: training checked it, so ``name:p1,p2`` is read as it stands."""
+    match = REGISTERED.match(str(text or "").strip())
+    if not match:
+        return None
+    params = match["params"].split(",") if match["params"] else []
+    try:
+        return ActivationSpec(match["name"].lower(), tuple(float(p) for p in params))
+    except ValueError:
+        return None
+
+
 def arm_of(name: str, runs: list[Run]) -> Arm:
     configured = next((r.activation for r in runs if r.activation), None)
-    return Arm(name, parse_spec(configured) or parse_spec(name))
+    return Arm(name, parse_spec(configured) or registered_spec(configured) or parse_spec(name))
 
 
 def describe(groups: dict[str, list[Run]]) -> dict[str, Arm]:
@@ -81,12 +95,3 @@ def default_baseline(arms: dict[str, Arm]) -> tuple[str, str]:
         return relu, "default: the ReLU arm"
     first = sorted(arms)[0]
     return first, "default without a ReLU arm: the first arm by name"
-
-
-def by_slope(arms: dict[str, Arm]) -> dict[float, list[str]]:
-    """The ReLU-family arms grouped by α, ascending: arms with the same α are one level of the trend."""
-    levels: dict[float, list[str]] = {}
-    for name, arm in arms.items():
-        if arm.slope is not None:
-            levels.setdefault(arm.slope, []).append(name)
-    return dict(sorted(levels.items()))

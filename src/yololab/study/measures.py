@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 
 from yololab.study.runs import Run
 
@@ -53,13 +54,13 @@ def step_log_ratio(norms: dict[str, float], paths: list[list[str]]) -> float:
     """Mean over the paths of log10(input-side norm / output-side norm) at one step; NaN when no path has both."""
     ratios = [math.log10(norms[p[0]] / norms[p[-1]]) for p in paths
               if len(p) > 1 and norms.get(p[0], 0) > 0 and norms.get(p[-1], 0) > 0]
-    return sum(ratios) / len(ratios) if ratios else math.nan
+    return statistics.fmean(ratios) if ratios else math.nan
 
 
 def log_gradient_ratio(run: Run) -> float:
     paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers)]
     steps = [v for v in (step_log_ratio(norms, paths) for norms in run.grad_steps) if not math.isnan(v)]
-    return sum(steps) / len(steps) if steps else math.nan
+    return statistics.fmean(steps) if steps else math.nan
 
 
 def log10_head_grad_norm(run: Run) -> float:
@@ -70,7 +71,7 @@ def log10_head_grad_norm(run: Run) -> float:
 def dead_fraction(run: Run) -> float:
     dead = run.gradflow.get("dead_fraction", {})
     values = [dead[n] for n in activation_layers(run) if n in dead]
-    return sum(values) / len(values) if values else math.nan
+    return statistics.fmean(values) if values else math.nan
 
 
 def epochs_to(run: Run, metric: str, target: float) -> int | None:

@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import yaml
 
-CURVE_METRICS = ("val/mAP50", "val/mAP50-95", "time/train_s", "time/val_s")  # per epoch; the times for the cost
 GRADFLOW = re.compile(r"^gradflow/(?P<kind>[a-z_]+)/(?P<layer>.+)$")
 
 
@@ -40,6 +40,7 @@ class Run:
     grad_steps: list[dict[str, float]] = field(default_factory=list)  # per logged step: layer -> gradient norm
     layers: list[tuple[str, str | None]] = field(default_factory=list)  # (layer, activation) in depth order
     config: dict = field(default_factory=dict)  # the resolved config
+    invalid: dict[str, str] = field(default_factory=dict)  # final metrics logged as no finite number: key -> why
 
 
 def _number(value) -> float | None:
@@ -62,8 +63,9 @@ class Logged:
 
 
 def summarise_rows(rows: Iterable[dict]) -> Logged:
-    """Learning curves and gradient-flow scalars from logged rows (CSV rows or W&B history rows)."""
-    curves: dict[str, dict[int, float]] = {m: {} for m in CURVE_METRICS}
+    """Learning curves (every key logged with an epoch) and gradient-flow scalars from logged rows (CSV rows or
+    W&B history rows)."""
+    curves: dict[str, dict[int, float]] = defaultdict(dict)
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     grad_steps: dict[object, dict[str, float]] = {}
     for index, row in enumerate(rows):
@@ -74,16 +76,16 @@ def summarise_rows(rows: Iterable[dict]) -> Logged:
             value = _number(raw)
             if value is None:
                 continue
-            if key in curves and epoch is not None:
-                curves[key][int(epoch) + 1] = value
-            elif match := GRADFLOW.match(key):
+            if match := GRADFLOW.match(key):
                 sums[(match["kind"], match["layer"])].append(value)
                 if match["kind"] == "grad_norm":
                     norms[match["layer"]] = value
+            elif epoch is not None and key not in ("epoch", "step"):
+                curves[key][int(epoch) + 1] = value
     gradflow: dict[str, dict[str, float]] = defaultdict(dict)
     for (kind, layer), values in sums.items():
-        gradflow[kind][layer] = sum(values) / len(values)
-    return Logged(curves, dict(gradflow), [norms for norms in grad_steps.values() if norms])
+        gradflow[kind][layer] = statistics.fmean(values)
+    return Logged(dict(curves), dict(gradflow), [norms for norms in grad_steps.values() if norms])
 
 
 def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[str, str | None]]:
@@ -95,9 +97,21 @@ def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[st
     return [(n, "?" if n in with_activation else None) for n in names]
 
 
+def why_not_a_number(value) -> str | None:
+    """None for a finite number, else what the value is instead."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | list | dict):
+        return "missing (null)" if value is None else f"not a number ({value!r})"
+    return None if math.isfinite(float(value)) else f"{value} (not finite)"
+
+
 def make_run(name: str, config: dict, final: dict, rows: Iterable[dict], layers=None, where: str = "") -> Run:
     """A run from its config, final metrics and logged rows; ``where`` names its config in errors."""
     where = where or name
+    if not isinstance(config, dict):
+        raise StudyDataError(f"{where}: a run's config is a mapping")
+    if not isinstance(final, dict):
+        raise StudyDataError(f"{name}: metrics.json holds {type(final).__name__}, not a mapping of metric names "
+                             "to values")
     if "seed" not in config:
         raise StudyDataError(f"{where}: the config has no seed")
     head = (config.get("model") or {}).get("head") or {}
@@ -106,30 +120,40 @@ def make_run(name: str, config: dict, final: dict, rows: Iterable[dict], layers=
     if not arm:
         raise StudyDataError(f"{where}: the config sets neither arm nor model.head.activation")
     logged = summarise_rows(rows)
-    return Run(name, str(arm), int(config["seed"]), activation, {k: float(v) for k, v in final.items()
-                                                                  if _number(v) is not None},
-               logged.curves, logged.gradflow, logged.grad_steps, layers or layers_from_gradflow(logged.gradflow),
-               config)
+    problems = {k: why_not_a_number(v) for k, v in final.items()}
+    return Run(name, str(arm), int(config["seed"]), activation,
+               {k: float(v) for k, v in final.items() if problems[k] is None}, logged.curves, logged.gradflow,
+               logged.grad_steps, layers or layers_from_gradflow(logged.gradflow), config,
+               {k: why for k, why in problems.items() if why is not None})
 
 
 def read_layers(path: Path) -> list[tuple[str, str | None]] | None:
+    """The monitored layers in depth order, from a list of {depth, name, activation}; an error naming the file."""
     if not path.is_file():
         return None
-    return [(row["name"], row["activation"]) for row in sorted(json.loads(path.read_text()), key=lambda r: r["depth"])]
+    rows = read_structured(path)
+    try:
+        return [(str(row["name"]), row.get("activation")) for row in sorted(rows, key=lambda r: float(r["depth"]))]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise StudyDataError(f"{path}: not a list of layers with depth, name and activation") from None
 
 
 def read_csv(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise StudyDataError(f"{path}: not a readable CSV file ({err})") from None
 
 
 def read_structured(path: Path):
     """A YAML or JSON file, or an error naming it."""
     try:
-        return yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        text = path.read_text()
+        return yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise StudyDataError(f"{path}: cannot be parsed: {err}") from None
 
 
@@ -137,6 +161,9 @@ def read_run(folder: Path, root: Path) -> Run:
     name = folder.relative_to(root).as_posix() if folder != root else folder.name
     config = read_structured(folder / "config.yaml") or {}
     final = read_structured(folder / "metrics.json")
+    if not isinstance(final, dict):
+        raise StudyDataError(f"{folder / 'metrics.json'}: holds {type(final).__name__}, not a mapping of metric "
+                             "names to values")
     rows = read_csv(folder / "csv" / "metrics.csv")
     return make_run(name, config, final, rows, read_layers(folder / "gradflow_layers.json"),
                     where=str(folder / "config.yaml"))

@@ -56,19 +56,23 @@ parameters:
 
 
 STUDY = """\
-# Study {name}: what scripts/report.py tests (yololab/study/design.py). W&B's sweep schema allows no extra keys,
-# so this lives beside sweep.yaml:   python scripts/report.py logs/sweeps/{name} --study studies/{name}/study.yaml
+# Study {name}: everything scripts/report.py tests (yololab/study/design.py; the code has no claims of its own).
+# W&B's sweep schema allows no extra keys, so this lives beside sweep.yaml:
+#   python scripts/report.py logs/sweeps/{name} --study studies/{name}/study.yaml
 baseline: relu
 metric: val/mAP50-95
+metrics: [val/mAP50, val/mAP50-95]
 alpha: 0.05
-# the smallest difference that matters: 0.01 = 1 mAP point. Without a significant effect, a claim is "not
-# supported" only if the confidence interval excludes a difference this large; otherwise "inconclusive".
-margin: 0.01
 claims:
-  - text: SiLU in the head does better than ReLU.
+  - name: silu_better
+    text: SiLU in the head does better than ReLU.
     arms: [silu]
     reference: relu
+    metric: val/mAP50-95
     direction: higher
+    # the smallest difference that matters: 0.01 = 1 mAP point. Without a significant effect, a claim is "not
+    # supported" only if the confidence interval excludes a difference this large; otherwise "inconclusive".
+    margin: 0.01
 """
 
 

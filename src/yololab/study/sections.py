@@ -1,24 +1,18 @@
-"""The sections of ``report.md``, each a function of the runs (grouped by arm) that returns markdown."""
+"""The sections of ``report.md`` before the conclusion, each rendered from the results object
+(:mod:`yololab.study.results`) alone."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from yololab.study import measures, plots, stats
-from yololab.study.arms import Arm
-from yololab.study.claims import Claim
-from yololab.study.design import Design
-from yololab.study.runs import Run
-from yololab.study.verdicts import Finding, Scale
+from yololab.study.verdicts import OUTCOME_RULES, VERDICT_RULES, WORD_RULE, interval
 
-METRICS = ("val/mAP50", "val/mAP50-95")
 FIGURES = ("map_per_arm.png", "differences.png", "learning_curves.png", "grad_norm_depth.png", "dead_fraction.png",
            "epochs_to_target.png")
-SETTINGS = ("trainer.max_epochs", "data.img_size", "data.batch_size", "model.head._target_", "model.optimizer.lr")
-UNADJUSTED = ("CIs: 95% t intervals of the mean paired difference, not adjusted for multiplicity; p: {test} "
-              "(the study's test), Holm-adjusted across the arms (one family per metric); beside it, unadjusted, "
-              "the {other}.")
+ALT = ("per arm", "paired differences", "learning curves", "gradient norm against depth", "dead units",
+       "epochs to target")
+CI_SCOPE = ("Every CI and test covers the variation between training seeds, on one fixed validation set: "
+            "it says nothing of other validation images, other datasets or other schedules.")
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -26,168 +20,200 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def pts(value: float) -> str:
-    return "–" if math.isnan(value) else f"{100 * value:.2f}"
-
-
-def signed_pts(value: float) -> str:
-    return "–" if math.isnan(value) else f"{100 * value:+.2f}"
-
-
-def summary_cell(s: stats.Summary) -> str:
-    return f"{pts(s.mean)} ± {pts(s.std)} [{pts(s.ci_low)}, {pts(s.ci_high)}]"
-
-
-def setting(run: Run, dotted: str):
-    value = run.config
-    for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def section_runs(groups: dict[str, list[Run]], arms: dict[str, Arm], source: str) -> str:
-    rows = [[name, str(len(runs)), ", ".join(str(r.seed) for r in runs), arms[name].activation,
-             "–" if arms[name].slope is None else f"{arms[name].slope:g}"] for name, runs in groups.items()]
-    runs = [r for rs in groups.values() for r in rs]
-    shared = []
-    for key in SETTINGS:
-        values = {str(setting(r, key)) for r in runs}
-        shared.append(f"`{key}` = {values.pop() if len(values) == 1 else 'varies'}")
-    data = {Path(str(setting(r, "data.root"))).name for r in runs}
-    shared.append(f"data: {', '.join(sorted(data))}")
-    return (f"# Study report\n\nSource: `{source}`, {len(runs)} finished runs in {len(groups)} arms.\n\n"
-            + table(["arm", "runs", "seeds", "head activation", "slope α"], rows) + "\n\nShared settings: "
-            + "; ".join(shared) + f".\n\n{cost(runs)}\n")
-
-
-def cost(runs: list[Run]) -> str:
-    """The compute the runs took: their epochs' training and validation seconds (start-up not included)."""
-    seconds = sorted(measures.epoch_seconds(run) for run in runs)
-    if not any(seconds):
-        return "Compute: the runs logged no epoch times."
-    threads = sorted({measures.threads(r) for r in runs})
-    return (f"Compute: {sum(seconds) / 3600:.2f} h of training and validation in all (the epochs' `time/train_s` + "
-            f"`time/val_s`, start-up not included); per run {seconds[0] / 60:.1f}–{seconds[-1] / 60:.1f} min, median "
-            f"{seconds[len(seconds) // 2] / 60:.1f} min (`runs.csv`: `wall_s` of each). CPU threads per run: "
-            f"{', '.join(threads)}; a run's seconds grow with whatever else shared the machine.")
-
-
-def section_design(design: Design, baseline: str, why: str) -> str:
-    claims = ", ".join(c.key for c in design.claims) or "none"
-    return (f"## What is tested\n\nBaseline: **{baseline}** ({why}). Metric of the claims: {design.metric}. "
-            f"Significant: Holm-adjusted p < {design.alpha:g}, p from the {stats.TESTS[design.test]} (`test: "
-            f"{design.test}`). Smallest difference that matters (margin): "
-            f"{100 * design.margin:.2f} mAP points; for the gradient ratio {design.vanishing_margin:g} (log10). A "
-            "claim is *not supported* only when the data exclude an effect of that size (or show the opposite "
-            "significantly); otherwise it is *inconclusive*, with the observed direction, the CI, and the smallest "
-            f"effect the design could detect. Claims: {claims} (from {design.source}). Each claim is its own "
-            "family: no correction across claims.\n")
-
-
-def section_accuracy(groups: dict[str, list[Run]]) -> str:
-    rows = [[arm, str(len(runs))] + [summary_cell(stats.summarize([measures.final(r, m) for r in runs]))
-                                     for m in METRICS] for arm, runs in groups.items()]
-    return ("## Accuracy per arm\n\nFinal validation metrics in mAP points (×100): mean ± standard deviation "
-            "over seeds [95% percentile bootstrap interval of the mean].\n\n"
-            + table(["arm", "n", *METRICS], rows) + f"\n\n![mAP per arm]({FIGURES[0]})\n")
-
-
-def section_differences(comparisons: dict[str, list[stats.Paired]], baseline: str, design: Design) -> str:
-    test = design.test
-    other = next(name for name in stats.TESTS if name != test)
-    names = {"test": stats.TESTS[test], "other": stats.TESTS[other]}
-    parts = [f"## Differences against {baseline}, paired by seed\n\nArm minus {baseline} over the seeds both ran, "
-             f"in mAP points. {UNADJUSTED.format(**names)}\n"]
-    for metric, rows in comparisons.items():
-        body = [[c.arm, str(c.n), signed_pts(c.mean_diff), f"[{signed_pts(c.ci_low)}, {signed_pts(c.ci_high)}]",
-                 f"{c.p:.3g}", f"{c.p_holm:.3g}", f"{c.p_other:.3g}"] for c in rows]
-        parts.append(f"**{metric}**\n\n" + table(["arm", "pairs", "mean diff", "95% CI", "p", "Holm p",
-                                                   f"p, {names['other']}"], body))
-    pairs = sorted({c.n for rows in comparisons.values() for c in rows})
-    note = ", ".join(f"{stats.sign_flip_floor(n):.3g} with {n} pairs" for n in pairs)
-    parts.append(f"The smallest p the sign-flip test can give is 2/2^n ({note}); the t-test's has no such floor "
-                 f"from two pairs on.\n\n![paired differences]({FIGURES[1]})\n")
-    parts.append(section_power(comparisons.get(design.metric, []), design, design.metric))
-    return "\n\n".join(parts)
-
-
-def section_power(rows: list[stats.Paired], design: Design, metric: str) -> str:
-    """How many seeds a difference needs: from the spread of the paired differences measured (the root mean
-    square of the arms' standard deviations), the smallest difference a study of n seeds detects (two-sided,
-    80% power) at Holm's strictest level alpha / k for a family of k comparisons."""
-    sds = [c.sd for c in rows if math.isfinite(c.sd)]
-    if not sds:
-        return ""
-    sd = math.sqrt(sum(v * v for v in sds) / len(sds))
-    seeds = sorted({max(c.n for c in rows), 3, 5, 10, 20})
-    def detectable(n: int, k: int) -> str:
-        found = stats.min_detectable(sd, n, design.alpha, k, floor=stats.test_floor(design.test, n))
-        return pts(found) if math.isfinite(found) else "none"
-
-    body = [[f"{k} comparison{'s' if k > 1 else ''}", *(detectable(n, k) for n in seeds)]
-            for k in range(1, len(rows) + 1)]
-    return (f"**Power** ({metric}): the paired differences against the baseline vary by {pts(sd)} mAP points from "
-            f"seed to seed (root mean square of the {len(sds)} arms' standard deviations). With that spread, the "
-            f"smallest difference (mAP points) the {stats.TESTS[design.test]} finds with 80% power at Holm's "
-            "strictest level, α / comparisons in the family, by seeds (none: the test's smallest p cannot pass):\n\n"
-            + table(["family", *(f"{n} seeds" for n in seeds)], body) + "\n")
-
-
-def mean_sd(values: list[float], digits: str) -> str:
-    s = stats.summarize([v for v in values if not math.isnan(v)])
-    if s.n == 0:
+def num(value: float, factor: float = 1.0, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{s.mean:{digits}}" if s.n == 1 else f"{s.mean:{digits}} ± {s.std:{digits}}"
+    if math.isinf(value):
+        return "none"
+    text = f"{factor * value + 0.0:{'+' if signed else ''}.2f}"
+    return text.replace("-0.00", "+0.00" if signed else "0.00")
 
 
-def depth_note(groups: dict[str, list[Run]]) -> str:
-    found = plots.layouts(groups)
-    if len(found) < 2:
-        return ""
-    sizes = "; ".join(f"{len(layout)} layers: {len(runs)} runs" for layout, runs in found.items())
-    return f"The runs have {len(found)} head layouts ({sizes}): the depth figure has one panel per layout. "
+def image(r: dict, index: int) -> str:
+    """The figure's markdown, or nothing when the report was written without figures (``--no-figures``)."""
+    return f"![{ALT[index]}]({FIGURES[index]})\n\n" if r.get("figures_drawn", True) else ""
 
 
-def section_training(groups: dict[str, list[Run]], metric: str, target: float) -> str:
+def p_cell(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def unit_note(q: dict) -> str:
+    return f"{q['unit']}" + (f", ×{q['factor']:g}" if q["factor"] != 1 else "")
+
+
+def section_runs(r: dict) -> str:
+    parameters = list(r["arms"][0]["parameters"]) if r["arms"] else []
+    rows = [[a["name"], str(a["runs"]), ", ".join(map(str, a["seeds"])), a["activation"],
+             *("–" if a["parameters"][p] is None else f"{a['parameters'][p]:g}" for p in parameters)]
+            for a in r["arms"]]
+    text = (f"# Study report\n\nSource: `{r['source']}`, {r['runs']} finished runs in {len(r['arms'])} arms.\n\n"
+            + table(["arm", "runs", "seeds", "head activation", *parameters], rows)
+            + "\n\nShared settings: " + "; ".join(r["settings"]) + f".\n\n{cost_line(r['cost'])}\n")
+    if r["problems"]:
+        text += "\n**Values the report could not use** (left out of that metric):\n\n" + "\n".join(
+            f"- {p['problem']}: " + ", ".join(f"`{name}`" if name != "every run" else name for name in p["runs"])
+            for p in r["problems"]) + "\n"
+    return text
+
+
+def cost_line(c: dict | None) -> str:
+    if c is None:
+        return "Compute: the runs logged no epoch times."
+    return (f"Compute: {c['hours']:.2f} h of training and validation in all (the epochs' `time/train_s` + "
+            f"`time/val_s`, start-up not included); per run {c['min_minutes']:.1f}–{c['max_minutes']:.1f} min, "
+            f"median {c['median_minutes']:.1f} min (`runs.csv`: `wall_s` of each). CPU threads per run: "
+            f"{', '.join(c['threads'])}; a run's seconds grow with whatever else shared the machine.")
+
+
+def families_text(r: dict) -> str:
+    claims_of: dict[str, list[str]] = {}
+    for c in r["claims"]:
+        claims_of.setdefault(c["family"], []).append(c["key"])
+    parts = []
+    for name, family in r["families"].items():
+        owners = claims_of.get(name) or [name.removesuffix(" (beside)") + ", beside its verdict"]
+        parts.append(f"{name} ({family['size']} comparison{'s' if family['size'] > 1 else ''}; "
+                     f"{', '.join(owners)})")
+    return "; ".join(parts) or "none"
+
+
+def confidence_text(r: dict) -> str:
+    c = r["design"]["confidence"]
+    if c is None:
+        return ("No fixed confidence threshold is declared: a run's `val/precision` and `val/recall` are taken at "
+                "its own best-F1 threshold, chosen on the validation set, which moves them against each other by "
+                "construction; they are shown, not judged.")
+    return (f"Precision, recall and F1 are taken at one confidence threshold for every arm, {c:g} (the study "
+            f"file's `confidence`: `precision` is `val/precision@{c:g}`).")
+
+
+def section_design(r: dict) -> str:
+    d = r["design"]
+    main = r["quantities"][d["metric"]]
+    return "\n".join([
+        "## What is tested, and the rules of the verdicts\n",
+        f"Baseline: **{d['baseline']}** ({d['baseline_why']}). Study file: {d['source']}. Main metric: "
+        f"{main['label']} ({unit_note(main)}). Significant: Holm-adjusted p < {d['alpha']:g}, p from the "
+        f"{d['test_name']} (`test: {d['test']}`). {confidence_text(r)}\n",
+        "**The claims**, as the study file declares them (margins in the metric's own units):\n",
+        declared_table(r) + "\n",
+        "**Families.** Each claim is one family, unless the study file gives several claims one `family`; what a "
+        "claim shows beside its verdict is a family of its own. Holm's correction runs within a family, never "
+        "across families. A comparison belongs to one family at most and has one p, Holm p, CI and smallest "
+        "detectable difference wherever it appears; comparisons in no family are descriptive (unadjusted p, no "
+        f"Holm p). Families here: {families_text(r)}.\n",
+        f"**Intervals.** 95% t intervals of the mean paired difference, not adjusted for multiplicity. {CI_SCOPE} "
+        "Smallest detectable: the difference a two-sided test at α / (family size) finds with 80% power, given "
+        "the spread of the paired differences. Each claim's margin (the smallest difference that matters) is in "
+        "its own table.\n",
+        "**A comparison's result:**\n",
+        *(f"- *{word}*: {rule}" for word, rule in OUTCOME_RULES),
+        f"\n{WORD_RULE}\n",
+        "**A claim's verdict:**\n",
+        *(f"- *{word}*: {rule}" for word, rule in VERDICT_RULES), ""])
+
+
+def declared_table(r: dict) -> str:
+    if not r["design"]["claims"]:
+        return "None: the study file declares no claim."
+    words = {+1: "higher", -1: "lower", 0: "either (trend)"}
+    rows = [[c["name"], c["kind"] + (f" over {c['parameter']}" if c["parameter"] else ""),
+             ", ".join(c["arms"]) + ("" if c["kind"] == "trend" else f" vs {c['reference']}"),
+             ", ".join(f"`{m}`" for m in c["metrics"]), words[c["direction"]], f"{c['margin']:g}", c["family"],
+             c["need"]] for c in r["design"]["claims"]]
+    return table(["claim", "kind", "arms", "metric", "direction", "margin", "family", "need"], rows)
+
+
+def summary_cell(s: dict, factor: float) -> str:
+    if s["n"] == 0:
+        return "–"
+    return f"{num(s['mean'], factor)} ± {num(s['std'], factor)} [{num(s['ci_low'], factor)}, " \
+           f"{num(s['ci_high'], factor)}] (n = {s['n']})"
+
+
+def section_accuracy(r: dict) -> str:
+    names = list(r["summaries"])
+    header = [f"{r['quantities'][n]['label']} ({r['quantities'][n]['unit']})" for n in names]
+    rows = [[a["name"], *(summary_cell(r["summaries"][n][a["name"]], r["quantities"][n]["factor"]) for n in names)]
+            for a in r["arms"]]
+    return ("## Per arm\n\nFinal values: mean ± standard deviation over seeds [95% percentile bootstrap interval of "
+            "the mean] (runs with the value).\n\n" + table(["arm", *header], rows)
+            + "\n\n" + image(r, 0))
+
+
+def difference_rows(r: dict, ids: list[str], q: dict) -> list[list[str]]:
     rows = []
-    for arm, runs in groups.items():
-        reached = [e for e in (measures.epochs_to(r, metric, target) for r in runs) if e is not None]
-        epochs = f"{sum(reached) / len(reached):.1f}" if reached else "–"
-        rows.append([arm, mean_sd([measures.head_grad_norm(r) for r in runs], ".3g"),
-                     mean_sd([measures.log_gradient_ratio(r) for r in runs], ".3f"),
-                     mean_sd([measures.dead_fraction(r) for r in runs], ".3f"), f"{len(reached)}/{len(runs)}", epochs])
-    return (f"## Training dynamics\n\n![learning curves]({FIGURES[2]})\n\n![gradient norm against depth]({FIGURES[3]})"
-            f"\n\n![dead units]({FIGURES[4]})\n\n![epochs to target]({FIGURES[5]})\n\n{depth_note(groups)}"
+    for key in ids:
+        c = r["comparisons"][key]
+        rows.append([c["arm"], str(c["n"]), num(c["estimate"], q["factor"], True), interval(c, q["factor"]),
+                     p_cell(c["p"]),
+                     c["family"] or "descriptive", p_cell(c["p_holm"]), p_cell(c["p_other"])])
+    return rows
+
+
+def section_differences(r: dict) -> str:
+    d = r["design"]
+    parts = [f"## Differences against {d['baseline']}, paired by seed\n\nArm minus {d['baseline']} over the seeds "
+             f"both ran. p: the {d['test_name']}, unadjusted; Holm p: within the comparison's family (– when it is "
+             f"in none); beside it, unadjusted, the {d['other_test_name']}.\n"]
+    degenerate = []
+    for name, ids in r["differences"].items():
+        q = r["quantities"][name]
+        parts.append(f"**{q['label']}** ({q['unit']})\n\n" + table(
+            ["arm", "pairs", "mean diff", "95% CI", "p", "family", "Holm p", f"p, {d['other_test_name']}"],
+            difference_rows(r, ids, q)))
+        degenerate += [f"- {r['comparisons'][k]['id']}: {r['comparisons'][k]['degenerate']}." for k in ids
+                       if r["comparisons"][k]["degenerate"]]
+    if degenerate:
+        parts.append("Comparisons without spread:\n\n" + "\n".join(degenerate))
+    floors = ", ".join(f"{p:.3g} with {n} pairs" for n, p in r["sign_flip_floors"].items())
+    parts.append(f"The exact sign-flip test's smallest p is 2/2^n ({floors}); the t-test's has no such floor from two "
+                 f"pairs on.\n\n{image(r, 1)}")
+    parts.append(section_power(r))
+    return "\n\n".join(p for p in parts if p)
+
+
+def section_power(r: dict) -> str:
+    p = r["power"]
+    if p is None:
+        return ""
+    q = r["quantities"][p["quantity"]]
+    body = [[f"{k} comparison{'s' if k > 1 else ''}", *(num(v, q["factor"]) for v in row)]
+            for k, row in enumerate(p["rows"], 1)]
+    return (f"**Power** ({q['label']}): the paired differences against the baseline vary by "
+            f"{num(p['sd'], q['factor'])} {q['unit']} from seed to seed (root mean square of the {p['arms']} arms' "
+            f"standard deviations). With that spread, the smallest difference ({q['unit']}) the "
+            f"{r['design']['test_name']} finds with 80% power at Holm's strictest level, α / comparisons in the "
+            "family, by seeds (none: the test's smallest p cannot pass):\n\n"
+            + table(["family", *(f"{n} seeds" for n in p["seeds"])], body) + "\n")
+
+
+def mean_sd(s: dict, digits: str) -> str:
+    if s["n"] == 0:
+        return "–"
+    return f"{s['mean']:{digits}}" if s["n"] == 1 else f"{s['mean']:{digits}} ± {s['std']:{digits}}"
+
+
+def depth_note(r: dict) -> str:
+    panels = r["figures"]["layouts"]
+    if len(panels) < 2:
+        return ""
+    sizes = "; ".join(f"{len(p['layers'])} layers: {p['runs']} runs" for p in panels)
+    return f"The runs have {len(panels)} head layouts ({sizes}): the depth figure has one panel per layout. "
+
+
+def section_training(r: dict) -> str:
+    t = r["training"]
+    rows = [[arm, mean_sd(v["grad_magnitude"], ".3g"), mean_sd(v["gradient_ratio"], ".3f"),
+             mean_sd(v["dead_fraction"], ".3f"), f"{sum(e is not None for e in v['epochs'])}/{v['runs']}",
+             "–" if math.isnan(v["epochs_mean"]) else f"{v['epochs_mean']:.1f}"] for arm, v in t["rows"].items()]
+    return ("## Training dynamics\n\n" + "".join(image(r, i) for i in range(2, 6)) + f"{depth_note(r)}"
             "Overall gradient magnitude: root of the sum over the hidden head layers of the squared weight-gradient "
             "norm, each averaged over the logged steps. Gradient ratio: per path through the head, log10 of the "
             "gradient norm at its input-side layer over that at its output-side layer, per logged step, averaged "
             "(more negative: more vanishing towards the input). Dead units: share of a hidden layer's channels "
-            f"that pass no gradient for any input of the logged batch. Target: {metric} ≥ {target:.3f}.\n\n"
+            f"that pass no gradient for any input of the logged batch. Epochs to target (a description, not a "
+            f"test): the first epoch with {t['metric']} ≥ {t['target']:.3f}.\n\n"
             + table(["arm", "overall gradient magnitude", "log10 gradient ratio (input/output)", "dead fraction",
                      "reached target", "mean epochs to target"], rows) + "\n")
-
-
-def finding_rows(findings: list[Finding], scale: Scale) -> str:
-    rows = [[f.effect.label, str(f.effect.n), scale.show(f.effect.estimate),
-             f"[{scale.show(f.effect.ci_low)}, {scale.show(f.effect.ci_high)}]", f"{f.effect.p:.3g}",
-             f"{f.effect.p_holm:.3g}", scale.size(f.effect.detectable), f.note] for f in findings]
-    return table(["comparison", "n", f"mean diff ({scale.unit})", "95% CI", "p", "Holm p", "smallest detectable",
-                  "result"], rows)
-
-
-def claim_detail(i: int, claim: Claim) -> str:
-    parts = [f"### Claim {i}: {claim.text}", f"**Verdict: {claim.verdict}.**"]
-    if claim.findings:
-        parts += [claim.family, finding_rows(claim.findings, claim.scale)]
-    parts += claim.notes
-    if claim.descriptive:
-        parts += [claim.descriptive_title + ":", finding_rows(claim.descriptive, claim.descriptive_scale)]
-    return "\n\n".join(p for p in parts if p)
-
-
-def section_conclusion(found: list[Claim]) -> str:
-    """Each claim's verdict with its reason (direction, CI, what the design could detect), then its table."""
-    lines = ["## Conclusion\n"] + ([] if found else ["No claims: the study file lists none."])
-    lines += [f"{i}. **{c.text}** {c.verdict[0].upper()}{c.verdict[1:]}: {c.reason}." for i, c in enumerate(found, 1)]
-    details = [claim_detail(i, c) for i, c in enumerate(found, 1)]
-    return "\n".join(lines) + "\n\n" + "\n\n".join(details) + "\n"

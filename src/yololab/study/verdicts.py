@@ -1,119 +1,119 @@
-"""The rules that turn tested comparisons into a verdict a careful reviewer would sign.
+"""The rules that turn tested comparisons into a verdict. The report's method section prints
+:data:`OUTCOME_RULES`, :data:`WORD_RULE` and :data:`VERDICT_RULES` word for word, and no verdict word is
+produced anywhere else.
 
-One comparison (an arm against the reference, or a trend), with the claimed direction (+1, -1, or 0 for "any
-difference") and a margin (the smallest effect that matters), is
-
-- ``significant``: Holm-adjusted p < alpha, in the claimed direction;
-- ``opposite``: significant, the other way;
-- ``excluded``: not significant, and the 95% CI rules out an effect of the margin or more in the claimed
-  direction (both directions for a two-sided claim): the data exclude a practically relevant effect;
-- ``open``: neither; the design could not tell (its smallest detectable effect says how far it could see);
-- ``unpaired``: no seed ran both arms.
-
-A claim is *supported* when its comparisons are significant (every one, or one for an "any" claim), *partly
-supported* when some are, *mixed* when some are significant each way, *not supported* only when the data
-exclude the claimed effect (every comparison excluded or opposite, or an opposite one for an "all" claim),
-*inconclusive (no paired seeds)* without paired data, and *inconclusive* otherwise. Every reason states the
-observed direction and the CI.
+A comparison is a dict of :mod:`yololab.study.families` (estimate, CI, p, Holm p, n, detectable, degenerate).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 SIGNIFICANT, OPPOSITE, EXCLUDED, OPEN, UNPAIRED = "significant", "opposite", "excluded", "open", "unpaired"
 
-
-@dataclass(frozen=True)
-class Scale:
-    """How a measure is shown: ``factor`` times the value, in ``unit``."""
-
-    factor: float = 100.0
-    unit: str = "mAP points"
-
-    def show(self, value: float) -> str:
-        if math.isnan(value):
-            return "–"
-        if math.isinf(value):
-            return "none"
-        return f"{self.factor * value + 0.0:+.2f}".replace("-0.00", "+0.00")
-
-    def size(self, value: float) -> str:
-        return "no effect (n too small)" if math.isinf(value) else f"{self.factor * abs(value):.2f}"
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A tested quantity: a paired mean difference or a change across a setting, with its 95% CI."""
-
-    label: str
-    n: int
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p: float
-    p_holm: float
-    detectable: float  # the smallest effect the design detects (80% power); inf: none can reach significance
+OUTCOME_RULES = (
+    (SIGNIFICANT, "Holm-adjusted p < α, in the claimed direction (either direction for a trend)."),
+    (OPPOSITE, "Holm-adjusted p < α, against the claimed direction."),
+    (EXCLUDED, "not significant, and the 95% CI lies wholly on the far side of the margin: it rules out a "
+               "difference of the margin or more in the claimed direction (both directions for a trend)."),
+    (OPEN, "not significant and not excluded: the design could not tell; the smallest detectable difference "
+           "says how far it could see. Without a CI (one pair, or no spread) nothing is excluded."),
+    (UNPAIRED, "no seed ran both arms."),
+)
+WORD_RULE = ("A direction word (higher, lower, more vanishing, ...) is written only where the data show that "
+             "direction: the 95% CI excludes 0, or, without spread, every paired difference has that sign. "
+             "Otherwise the result says the CI spans 0 (or that there is no CI, or no difference on any seed).")
+VERDICT_RULES = (
+    ("supported", "every comparison of the claim is significant (need: any — at least one is), none opposite."),
+    ("partly supported", "some but not all are significant, none opposite (need: all)."),
+    ("mixed", "some are significant in the claimed direction and some in the opposite one."),
+    ("not supported (significant in the opposite direction)", "none is significant as claimed and one is "
+     "opposite (need: all), or every one is opposite or excluded with at least one opposite (need: any)."),
+    ("not supported (the data exclude a relevant effect)", "every comparison is excluded."),
+    ("inconclusive", "any other combination."),
+    ("inconclusive (no paired seeds)", "no comparison has a paired seed."),
+    ("inconclusive (no data)", "no run of the reference, or of every compared arm, has the claim's metric."),
+    ("not applicable", "the study lacks the claim's arms, or a trend's arms differ in more than its parameter."),
+)
 
 
-@dataclass(frozen=True)
-class Finding:
-    effect: Effect
-    outcome: str
-    note: str  # the outcome in words, for the table
+def show(value: float, factor: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "none"
+    return f"{factor * value + 0.0:+.2f}".replace("-0.00", "+0.00")
 
 
-def direction_word(value: float, words: tuple[str, str]) -> str:
-    """``words`` = (for below zero, for above zero)."""
-    return "no difference" if value == 0 or math.isnan(value) else words[value > 0]
+def interval(c: dict, factor: float) -> str:
+    """A comparison's 95% CI as ``[low, high]``, or ``no CI`` (one pair, or no spread)."""
+    return "no CI" if math.isnan(c["ci_low"]) else f"[{show(c['ci_low'], factor)}, {show(c['ci_high'], factor)}]"
 
 
-def excludes(e: Effect, direction: int, margin: float) -> bool:
-    low_ok = e.ci_low > -margin
-    high_ok = e.ci_high < margin
+def size(value: float, factor: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return "no effect (n too small)" if math.isinf(value) else f"{factor * abs(value):.2f}"
+
+
+def shown_direction(c: dict) -> int:
+    """+1 or -1 where the data show a direction (:data:`WORD_RULE`), else 0."""
+    if c["degenerate"]:
+        return int(math.copysign(1, c["estimate"])) if c["estimate"] != 0 else 0
+    if c["ci_low"] > 0:
+        return +1
+    if c["ci_high"] < 0:
+        return -1
+    return 0
+
+
+def excludes(c: dict, direction: int, margin: float) -> bool:
+    low_ok, high_ok = c["ci_low"] > -margin, c["ci_high"] < margin  # False for a NaN bound: no CI, no exclusion
     return {-1: low_ok, +1: high_ok, 0: low_ok and high_ok}[direction]
 
 
-def outcome(e: Effect, direction: int, margin: float, alpha: float) -> str:
-    if e.n == 0:
+def outcome(c: dict, direction: int, margin: float, alpha: float) -> str:
+    if c["n"] == 0:
         return UNPAIRED
-    if e.p_holm < alpha:
-        return SIGNIFICANT if direction == 0 or math.copysign(1, e.estimate) == direction else OPPOSITE
-    return EXCLUDED if excludes(e, direction, margin) else OPEN
+    if c["p_holm"] < alpha:
+        return SIGNIFICANT if direction == 0 or math.copysign(1, c["estimate"]) == direction else OPPOSITE
+    return EXCLUDED if excludes(c, direction, margin) else OPEN
 
 
-def judge(e: Effect, direction: int, margin: float, alpha: float, scale: Scale,
-          words: tuple[str, str] = ("lower", "higher")) -> Finding:
-    """One comparison against the claim; ``words`` name the two directions of the measure."""
-    result = outcome(e, direction, margin, alpha)
-    observed = direction_word(e.estimate, words)
-    relevant = f"±{scale.size(margin)}" if direction == 0 else f"{words[direction > 0]} by {scale.size(margin)}"
+def note(c: dict, result: str, direction: int, margin: float, q: dict) -> str:
+    """The outcome in words (``q``: the quantity's description: words, factor)."""
+    words, factor = q["words"], q["factor"]
+    seen = shown_direction(c)
+    observed = words[seen > 0] if seen else ("no difference on any seed" if c["degenerate"] else "the CI spans 0"
+                                              if not math.isnan(c["ci_low"]) else "no CI to show a direction")
+    relevant = f"±{size(margin, factor)}" if direction == 0 else f"{words[direction > 0]} by {size(margin, factor)}"
+    degenerate = f"{c['degenerate']}; " if c["degenerate"] else ""
     notes = {
         UNPAIRED: "no paired seeds",
-        SIGNIFICANT: f"significantly {observed}" + (" (as claimed)" if direction else "")
-                     + (f", but the CI lies within ±{scale.size(margin)}: smaller than matters"
-                        if excludes(e, 0, margin) else ""),
-        OPPOSITE: f"significantly {observed} (opposite to the claim)",
+        SIGNIFICANT: f"{degenerate}significantly {observed}" + (" (as claimed)" if direction else "")
+        + (f", but the CI lies within ±{size(margin, factor)}: smaller than matters" if excludes(c, 0, margin)
+           else ""),
+        OPPOSITE: f"{degenerate}significantly {observed} (opposite to the claim)",
         EXCLUDED: f"{observed}, not significant; the CI excludes {relevant} or more",
-        OPEN: f"{observed}, not significant; the CI does not exclude {relevant}; "
-              f"smallest detectable: {scale.size(e.detectable)}",
+        OPEN: f"{degenerate}{observed}, not significant; " + ("no CI, so nothing is excluded" if math.isnan(
+            c["ci_low"]) else f"the CI does not exclude {relevant}") + f"; smallest detectable: "
+        f"{size(c['detectable'], factor)}",
     }
-    return Finding(e, result, notes[result])
+    return notes[result]
 
 
-def evidence(f: Finding, scale: Scale) -> str:
+def evidence(c: dict, finding: dict, q: dict) -> str:
     """The finding with its numbers, for a verdict's reason."""
-    e = f.effect
-    if f.outcome == UNPAIRED:
-        return f"{e.label}: no paired seeds"
-    return (f"{e.label}: {scale.show(e.estimate)} {scale.unit} [95% CI {scale.show(e.ci_low)}, "
-            f"{scale.show(e.ci_high)}], Holm p = {e.p_holm:.3g}, n = {e.n}: {f.note}")
+    if finding["outcome"] == UNPAIRED:
+        return f"{c['label']}: no paired seeds"
+    factor = q["factor"]
+    ci = interval(c, factor).replace("[", "[95% CI ") if not math.isnan(c["ci_low"]) else "[no CI]"
+    return (f"{c['label']}: {show(c['estimate'], factor)} {q['unit']} {ci}, Holm p = {c['p_holm']:.3g}, "
+            f"n = {c['n']}: {finding['note']}")
 
 
-def verdict(findings: list[Finding], need: str) -> str:
-    """The claim's word from its findings (see the module docstring)."""
-    outcomes = [f.outcome for f in findings]
+def verdict(outcomes: list[str], need: str) -> str:
+    """The claim's word from its comparisons' outcomes (:data:`VERDICT_RULES`)."""
     count = {o: outcomes.count(o) for o in (SIGNIFICANT, OPPOSITE, EXCLUDED, OPEN, UNPAIRED)}
     if count[UNPAIRED] == len(outcomes):
         return "inconclusive (no paired seeds)"
@@ -123,15 +123,6 @@ def verdict(findings: list[Finding], need: str) -> str:
         return "supported" if count[SIGNIFICANT] == len(outcomes) or need == "any" else "partly supported"
     if count[OPPOSITE] and (need == "all" or count[OPPOSITE] + count[EXCLUDED] == len(outcomes)):
         return "not supported (significant in the opposite direction)"
-    if count[EXCLUDED] + count[OPPOSITE] == len(outcomes):
+    if count[EXCLUDED] == len(outcomes):
         return "not supported (the data exclude a relevant effect)"
     return "inconclusive"
-
-
-def reason(findings: list[Finding], scale: Scale, word: str) -> str:
-    """Why: the findings that decide ``word``, each with direction and CI (for mixed: both sides, named)."""
-    if word == "mixed":
-        groups = [(SIGNIFICANT, "as claimed"), (OPPOSITE, "opposite to the claim")]
-        return "; ".join(f"{label}: " + ", ".join(f.effect.label for f in findings if f.outcome == o)
-                         for o, label in groups) + ". " + "; ".join(evidence(f, scale) for f in findings)
-    return "; ".join(evidence(f, scale) for f in findings)
