@@ -18,8 +18,8 @@ from yololab.optim import check_optimizer
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
 from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
-from yololab.utils.settings import check
 from yololab.utils.run_folder import holding
+from yololab.utils.settings import check
 from yololab.utils.wandb import finish_wandb
 
 log = logging.getLogger(__name__)
