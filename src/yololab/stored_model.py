@@ -23,13 +23,13 @@ import torch
 
 from yololab import activation_spec
 from yololab.checkpoints import CheckpointError
-from yololab.data.datamodule import check_sizes
 from yololab.loss import DetectionLoss, TaskAlignedAssigner
 from yololab.models.backbone import CSPDarknet
 from yololab.models.detector import YOLODetector
 from yololab.models.heads import ConvHead, FCHead, MLPHead
 from yololab.models.neck import PAN
 from yololab.nn.activations import ActivationSpec
+from yololab.utils.settings import check
 
 MODULE_TARGET = "yololab.module.YOLODetectorModule"
 # key in the stored model section -> the classes it may name; each is called with the validated arguments
@@ -184,7 +184,7 @@ def stored_img_size(config: dict, path: str | Path) -> int:
     """The image size the model was trained at (the default of eval, predict and export), checked."""
     size = (config.get("data") or {}).get("img_size") if isinstance(config.get("data"), dict) else None
     try:
-        check_sizes(size, 1)
+        check("data.img_size", size)
     except ValueError as err:
         raise CheckpointError(f"{path}: refused: its stored config has {err}") from None
     if size > MAX_IMG_SIZE:
