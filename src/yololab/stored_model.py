@@ -12,6 +12,7 @@ Data, paths, caches and loggers never come from a checkpoint: the command line a
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import math
@@ -44,9 +45,11 @@ COMPONENTS: dict[str, dict[str, type]] = {
 # the optimiser and the scheduler are training's (a loaded model is evaluated, never stepped)
 SUPPLIED = {"backbone": {"in_channels"}, "neck": {"in_channels"}, "head": {"in_channels", "num_classes"},
             "loss": {"num_classes", "reg_max", "assigner"}, "loss.assigner": set(),
-            "": {"backbone", "neck", "head", "loss", "class_names", "optimizer", "scheduler"}}
+            "": {"backbone", "neck", "head", "loss", "class_names", "optimizer", "scheduler",
+                 "init_from", "init_from_sha256", "freeze", "cache_features"}}  # training's: the weights hold the trunk
 PARTIAL = {"backbone", "neck", "head", "loss"}  # stored as Hydra partials: the detector calls them
 UNIONS = (typing.Union, type(int | None))
+SEQUENCES = (tuple, collections.abc.Sequence)
 # argument -> (lowest, highest): every model yololab trains lies inside; counts this large would take minutes
 # to build even on the meta device, and sizes are bounded again by the state dict
 LIMITS = {
@@ -94,7 +97,7 @@ def checked(value, hint, key: str, path):
     numbers = [value] if kind in (int, float) else value if isinstance(value, list) and len(value) <= 8 else None
     if kind is bool or kind is str:
         ok = isinstance(value, kind) and (kind is bool or len(value) <= 64)
-    elif kind in (int, float) or typing.get_origin(kind) is tuple:
+    elif kind in (int, float) or typing.get_origin(kind) in SEQUENCES:
         element = kind if kind in (int, float) else typing.get_args(kind)[0]
         ok = numbers is not None and all(is_number(v, element) for v in numbers)
     else:
@@ -104,7 +107,7 @@ def checked(value, hint, key: str, path):
     low, high = LIMITS.get(key.rsplit(".", 1)[-1], (-math.inf, math.inf))
     if numbers and not all(low <= v <= high for v in numbers):
         fail(path, f"{key}={value!r}", f"out of range [{low}, {high}]")
-    return tuple(value) if typing.get_origin(kind) is tuple else value
+    return tuple(value) if typing.get_origin(kind) in SEQUENCES else value
 
 
 def is_number(value, kind: type) -> bool:
