@@ -83,7 +83,6 @@ class YOLODetectorModule(L.LightningModule):
         meta = stored_run(ckpt, path)
         arguments = model_arguments(meta["config"]["model"], meta["class_names"], path)
         check_shapes(arguments, ckpt["state_dict"], path)  # before anything is allocated
-        arguments["init_from"] = None  # the checkpoint holds the trunk it was trained on
         model = cls(**arguments)
         model.load_state_dict(ckpt["state_dict"])
         model.config = {"model": meta["config"]["model"], "data": {"img_size": stored_img_size(meta["config"], path)}}
