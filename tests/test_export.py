@@ -16,19 +16,20 @@ from yololab.tasks.export import ExportError, Tolerance, check_activation, expor
 
 
 @pytest.fixture(scope="module")
-def exported(overfit_run, tmp_path_factory):
-    """The trained checkpoint exported by ``export.run`` and verified on 3 of its validation images."""
+def exported(overfit_run, overfit_root, tmp_path_factory):
+    """The trained checkpoint exported by ``export.run`` and verified on 3 real images it was trained on."""
     _, _, run_dir = overfit_run
     tmp_path = tmp_path_factory.mktemp("export")
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "verify.num_images=3", f"output={tmp_path / 'last.onnx'}"],
-                         config_name="export")
+    overrides = [f"ckpt_path={ckpt}", "verify.num_images=3", f"verify.images={overfit_root / 'images' / 'train'}",
+                 f"output={tmp_path / 'last.onnx'}"]
+    cfg = compose_config(tmp_path, overrides, config_name="export")
     return export.run(cfg), ckpt, tmp_path
 
 
 def test_checkpoint_exports_and_matches_pytorch(exported):
     report, _, tmp_path = exported
-    assert report["conf"] == 0.25 and report["images"].endswith("images/train")  # the checkpoint's val split
+    assert report["conf"] == 0.25 and report["images"].endswith("images/train")  # the images named
     assert [c["batch_size"] for c in report["checks"]] == [3, 1]  # one file, two batch sizes
     for check in report["checks"]:
         assert check["max_abs_diff"] <= 1e-5 + 1e-5 * check["max_abs_output"] and check["box_max_abs_diff"] <= 1e-2
@@ -106,11 +107,10 @@ def test_bad_format_is_named(tmp_path):
 
 
 def test_verification_images_fall_back_to_synthetic(tmp_path, overfit_root):
-    images, source = export.verification_images(None, {"data": {"root": str(tmp_path / "gone"), "val_split": "val",
-                                                               "img_size": 96}}, 2)
+    images, source = export.verification_images(None, 96, 2)
     assert source == "synthetic" and [i.shape for i in images] == [(96, 96, 3)] * 2
-    images, source = export.verification_images(str(overfit_root / "images" / "train" / "*.jpg"), {}, 2)
+    images, source = export.verification_images(str(overfit_root / "images" / "train" / "*.jpg"), 160, 2)
     assert source.endswith("*.jpg") and len(images) == 2 and images[0].shape == (160, 160, 3)
     (tmp_path / "bad.png").write_bytes(b"x")
     with pytest.raises(DataError, match=r"bad\.png: unreadable image"):
-        export.verification_images(str(tmp_path / "bad.png"), {}, 2)
+        export.verification_images(str(tmp_path / "bad.png"), 160, 2)

@@ -23,6 +23,7 @@ from yololab.study.sweep import load_sweep, plan
 from yololab.tasks import export, predict, train
 
 REPO = Path(__file__).resolve().parents[1]
+COMMAND = ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"]  # what a sweep file must say
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -225,7 +226,7 @@ def fake_sweep(tmp_path: Path, finish: bool = True) -> Path:
     program = tmp_path / "fake_train.py"
     program.write_text(FAKE_TRAIN.format(finish="yes" if finish else "no"))
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(yaml.safe_dump({"program": str(program), "method": "grid",
+    sweep.write_text(yaml.safe_dump({"program": str(program), "method": "grid", "command": COMMAND,
                                      "parameters": {"seed": {"values": [0]}}}))
     return sweep
 

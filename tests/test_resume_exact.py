@@ -78,7 +78,8 @@ def test_a_resume_may_change_where_and_how_long_but_not_what(tmp_path, synthetic
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
     other = compose_config(tmp_path, [*one_epoch, "trainer.max_epochs=3", "seed=7", "data.img_size=128",
                                       "ckpt_path=last"])
-    with pytest.raises(CheckpointError, match=r"at 4 key\(s\): callbacks\.model_summary\.img_size: 160 there, 128 "
+    with pytest.raises(CheckpointError, match=r"at 5 key\(s\): callbacks\.model_summary\.img_size: 160 there, 128 "
                                               r"here; data\.img_size: 160 there, 128 here; data\.seed: 42 there, 7 "
-                                              r"here; seed: 42 there, 7 here\."):
+                                              r"here; model\.head\.img_size: 160 there, 128 here; seed: 42 there, 7 "
+                                              r"here\."):
         train.run(other)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.test_no_data_loss import fake_sweep, files
+from tests.test_no_data_loss import COMMAND, fake_sweep, files
 
 from yololab.study import runner
 from yololab.study.sweep import SweepFileError, load_sweep, plan
@@ -82,7 +82,7 @@ while not pathlib.Path({str(tmp_path / 'release')!r}).exists():
 (run / "metrics.json").write_text("{{}}")
 """)
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(yaml.safe_dump({"program": str(program), "method": "grid",
+    sweep.write_text(yaml.safe_dump({"program": str(program), "method": "grid", "command": COMMAND,
                                      "parameters": {"seed": {"values": [0]}}}))
     command = [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep), "--dir", str(tmp_path / "runs")]
     first = subprocess.Popen(command, env=script_env(), cwd=tmp_path, stdout=subprocess.PIPE,
