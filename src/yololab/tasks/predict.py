@@ -145,7 +145,7 @@ def plan_outputs(spec: str | Path, out_dir: Path) -> dict[Path, Path]:
         log.info("left out %d image(s) inside output=%s", len(named) - len(inputs), out_dir)
     if not inputs:
         raise FileNotFoundError(f"every image input={spec} names is inside output={out_dir}: choose another output")
-    root, taken, plan = common_root(inputs), {p.resolve() for p in named}, {}
+    root, taken, plan = common_root(inputs), {p.resolve() for p in inputs}, {}
     for path in inputs:
         dest = out_dir / path.resolve().relative_to(root)
         if dest.resolve() in taken:
