@@ -16,6 +16,8 @@ from tests.conftest import compose_config, working_dir
 
 from yololab.checkpoints import CheckpointError
 from yololab.cli import prepare
+from yololab.data.formats import FORMATS
+from yololab.models.heads import HEADS
 from yololab.utils import imports
 
 TINY = ["data.synthetic=null", "data.img_size=64", "data.batch_size=4", "data.num_workers=0", "logger=csv",
@@ -32,8 +34,12 @@ def fork(tmp_path, monkeypatch):
     (project / "pyproject.toml").write_text("[project]\nname = 'myfork'\n")
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(imports, "IMPORTED", [])
+    saved = [(registry, dict(registry)) for registry in (FORMATS, HEADS)]
     with working_dir(project):
         yield project
+    for registry, entries in saved:  # what the fork registered goes with it
+        registry.clear()
+        registry.update(entries)
     for name in [n for n, m in sys.modules.items() if str(getattr(m, "__file__", "")).startswith(str(project))]:
         del sys.modules[name]
 
@@ -91,3 +97,90 @@ def test_trial_1_fork_activation_trains_evaluates_exports(fork, tmp_path, synthe
     _, report = run_task("export", tmp_path / "export", [f"ckpt_path={ckpt}", "imports=[myfork_acts.acts]", images,
                                                          "verify.num_images=2"], "export")
     assert Path(report["onnx"]).is_file()
+
+
+CSV_FORMAT = """
+    import csv
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from yololab.data.formats import register_format
+    from yololab.data.records import ImageRecord
+
+
+    @register_format("csv")
+    class CSVFormat:
+        \"\"\"classes.txt, images/<file>, labels.csv rows: split,image,class,x1,y1,x2,y2 (pixels).\"\"\"
+
+        name = "csv"
+        expects = "labels.csv"
+
+        def __init__(self, root, keep_difficult=False):
+            self.root = Path(root)
+            self.class_names = (self.root / "classes.txt").read_text().split()
+            with open(self.root / "labels.csv", newline="") as f:
+                self.rows = list(csv.DictReader(f))
+
+        @staticmethod
+        def detect(root):
+            return (Path(root) / "labels.csv").is_file()
+
+        def splits(self):
+            return sorted({row["split"] for row in self.rows})
+
+        def image_dir(self, split):
+            return self.root / "images"
+
+        def load(self, split):
+            boxes = {}
+            for row in self.rows:
+                if row["split"] == split:
+                    box = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+                    boxes.setdefault(row["image"], []).append((box, self.class_names.index(row["class"])))
+            records = []
+            for name, found in boxes.items():
+                path = self.root / "images" / name
+                width, height = Image.open(path).size
+                records.append(ImageRecord(str(path), width, height, np.array([b for b, _ in found], np.float32),
+                                           np.array([c for _, c in found], np.int64)))
+            return records, []
+"""
+
+
+def yolo_to_csv(source: Path, target: Path) -> None:
+    """The synthetic YOLO set, written as the fork's CSV format (the forker's own dataset)."""
+    import shutil
+
+    from yololab.data.formats import open_dataset
+
+    reader = open_dataset(source, "yolo")
+    (target / "images").mkdir(parents=True)
+    (target / "classes.txt").write_text("\n".join(reader.class_names))
+    rows = ["split,image,class,x1,y1,x2,y2"]
+    for split in reader.splits():
+        for record in reader.load(split)[0]:
+            name = f"{split}_{Path(record.path).name}"
+            shutil.copy(record.path, target / "images" / name)
+            rows += [f"{split},{name},{reader.class_names[c]},{','.join(f'{v:.2f}' for v in box)}"
+                     for box, c in zip(record.boxes.tolist(), record.labels.tolist(), strict=True)]
+    (target / "labels.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_trial_3_fork_csv_format_passes_the_data_check(fork, tmp_path, synthetic_root, capsys):
+    """Files a forker touches: ``myfork_csv/csv_format.py`` (+ an empty ``__init__.py``); ``imports=`` on the
+    command line. The format is then known to ``data.format``, to ``auto`` and to the "valid:" message."""
+    write_package(fork, "myfork_csv", {"csv_format": CSV_FORMAT})
+    root = tmp_path / "csv-data"
+    yolo_to_csv(synthetic_root, root)
+    data = [f"data.root={root}", "data.synthetic=null"]
+    with pytest.raises(ValueError, match=r"data.format='csv': one of auto, yolo, coco, voc \("):
+        run_task("check_data", tmp_path / "unknown", [*data, "data.format=csv"], "check_data")
+    for data_format in ("csv", "auto"):
+        overrides = [*data, f"data.format={data_format}", "imports=[myfork_csv.csv_format]"]
+        _, status = run_task("check_data", tmp_path / data_format, overrides, "check_data")
+        assert status == 0, capsys.readouterr().out
+        assert "(csv format)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"one of auto, yolo, coco, voc, csv"):
+        run_task("check_data", tmp_path / "typo", [*data, "data.format=cvs"], "check_data")

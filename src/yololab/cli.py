@@ -41,15 +41,15 @@ def deliberate(err: BaseException) -> BaseException | None:
 
 
 def prepare(cfg: DictConfig) -> None:
-    """What every command does before its task: check the config's values (a wrong value stops here, before the
-    data scan and before torch loads), put the project root on ``sys.path`` and import the modules ``imports``
-    lists, before anything the config names is instantiated (:mod:`yololab.utils.imports`)."""
+    """What every command does before its task: put the project root on ``sys.path`` and import the modules
+    ``imports`` lists, before anything the config names is instantiated (:mod:`yololab.utils.imports`); then
+    check the config's values (a wrong value stops here, before the data scan and before yololab loads torch)."""
     from yololab.utils.imports import add_project_root, import_modules
     from yololab.utils.settings import check_settings
 
-    check_settings(cfg)
     add_project_root()
-    import_modules(cfg.get("imports"))
+    import_modules(cfg.get("imports"))  # first: a fork's registered names are valid values
+    check_settings(cfg)
 
 
 def reported(task):

@@ -15,9 +15,12 @@ __all__ = ["HEADS", "ConvHead", "DetectionHead", "FCHead", "MLPHead", "register_
 HEADS: dict[str, type[DetectionHead]] = {"conv": ConvHead, "mlp": MLPHead, "fc": FCHead}
 
 
-def register_head(name: str, cls: type[DetectionHead]) -> type[DetectionHead]:
+def register_head(name: str, cls: type[DetectionHead] | None = None):
     """Make ``cls`` a head a checkpoint may name (eval, predict and export rebuild it from its stored config, its
-    constructor's annotated arguments checked like a built-in head's). Returns ``cls``, so it decorates too."""
+    constructor's annotated arguments checked like a built-in head's). Without ``cls``, a class decorator:
+    ``@register_head("depthwise")``."""
+    if cls is None:
+        return lambda head: register_head(name, head)
     if not (isinstance(cls, type) and issubclass(cls, DetectionHead)):
         raise ValueError(f"register_head({name!r}): {cls!r} is not a DetectionHead subclass")
     if not (isinstance(name, str) and name.isidentifier()):
