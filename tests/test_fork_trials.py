@@ -53,6 +53,16 @@ def write_package(project: Path, package: str, files: dict[str, str]) -> None:
         (folder / f"{name}.py").write_text(textwrap.dedent(text))
 
 
+def new_command(*modules: str) -> None:
+    """What a new process would hold: none of ``modules`` imported, nothing they registered."""
+    imports.IMPORTED.clear()
+    for name in modules:
+        sys.modules.pop(name, None)
+    for registry in (FORMATS, HEADS):
+        for key in [k for k, cls in registry.items() if cls.__module__ in modules]:
+            del registry[key]
+
+
 def run_task(task: str, tmp_path: Path, overrides: list[str], config_name: str):
     """``task.run`` on the composed config after what every entry point does first (``cli.prepare``)."""
     import importlib
@@ -86,8 +96,7 @@ def test_trial_1_fork_activation_trains_evaluates_exports(fork, tmp_path, synthe
     cfg, _ = run_task("train", tmp_path / "train", [f"data.root={synthetic_root}", *TINY, *act], "train")
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
 
-    imports.IMPORTED.clear()  # a new command: nothing imported yet
-    sys.modules.pop("myfork_acts.acts")
+    new_command("myfork_acts.acts")
     evaluation = [f"ckpt_path={ckpt}", f"data.root={synthetic_root}", "trainer=cpu", "data.num_workers=0"]
     with pytest.raises(CheckpointError, match=r"pass imports=\[myfork_acts.acts\]"):
         run_task("evaluate", tmp_path / "refused", evaluation, "eval")
@@ -184,3 +193,83 @@ def test_trial_3_fork_csv_format_passes_the_data_check(fork, tmp_path, synthetic
         assert "(csv format)" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"one of auto, yolo, coco, voc, csv"):
         run_task("check_data", tmp_path / "typo", [*data, "data.format=cvs"], "check_data")
+
+
+HEADS_SOURCE = """
+    from __future__ import annotations
+
+    from torch import nn
+
+    from yololab.models.heads import register_head
+    from yololab.models.heads.base import PerLevelHead
+    from yololab.nn.activations import Activation
+    from yololab.nn.blocks import ConvNormAct
+
+
+    @register_head("depthwise")
+    class DepthwiseHead(PerLevelHead):
+        \"\"\"Per level: a depthwise 3x3 ConvNormAct, then plain torch 1x1 Conv2d + BatchNorm2d + SiLU, then a
+        linear 1x1 conv.\"\"\"
+
+        def __init__(self, in_channels: tuple[int, ...], num_classes: int, strides: tuple[float, ...] = (8, 16, 32),
+                     reg_max: int = 16, activation: Activation = "silu", box_activation: Activation | None = None,
+                     cls_activation: Activation | None = None, norm: str = "batch", img_size: int | None = None):
+            super().__init__(num_classes, reg_max, activation, box_activation, cls_activation, img_size)
+
+            def branch(kind, c, out, act):
+                return nn.Sequential(ConvNormAct(c, c, 3, activation=act, norm=norm, groups=c),
+                                     nn.Conv2d(c, 32, 1, bias=False), nn.BatchNorm2d(32), nn.SiLU(),
+                                     nn.Conv2d(32, out, 1))
+
+            self.build_branches(in_channels, strides, branch)
+"""
+DEPTHWISE = "model.head._target_=myfork_heads.heads.DepthwiseHead"  # a fork's configs/model/head/depthwise.yaml
+
+
+def test_trial_2_depthwise_head_is_read_like_a_built_in_one(fork, tmp_path):
+    """Init, census, gradient flow and BatchNorm fusion see the fork's plain torch blocks; a lone activation is
+    named, never skipped."""
+    import re
+
+    import hydra
+    import torch
+    from torch import nn
+
+    from yololab.callbacks.gradient_flow import select_layers
+    from yololab.models.summary import activation_census
+    from yololab.nn.protocol import ProtocolError, blocks, fuse_batchnorm
+
+    write_package(fork, "myfork_heads", {"heads": HEADS_SOURCE})
+    cfg = compose_config(tmp_path, [DEPTHWISE, "imports=[myfork_heads.heads]", "data.img_size=64"])
+    prepare(cfg)
+    head = hydra.utils.instantiate(cfg.model, class_names=["a", "b"]).model.head
+    assert activation_census(head) == {"silu": 12}  # per level and branch: the depthwise block and the plain one
+    assert head.box[0][0][0].groups == head.box[0][0][0].in_channels
+    plain = head.box[0][1].weight
+    assert abs(plain.std().item() * (plain[0].numel() ** 0.5) - 1.6766) < 0.15  # SiLU's gain, not torch's default
+    assert len(select_layers(head, re.compile("box"))) == 9 and all(b.spec for b in blocks(head))
+    fused = fuse_batchnorm(head)
+    assert not [m for m in fused.modules() if isinstance(m, nn.BatchNorm2d)]
+    channels = [branch[0][0].in_channels for branch in head.box]
+    feats = [torch.rand(1, c, s, s) for c, s in zip(channels, (8, 4, 2), strict=True)]
+    with torch.no_grad():
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(head.eval()(feats), fused(feats), strict=True))
+    lone = nn.ModuleDict({"conv": nn.Conv2d(3, 3, 1), "act": nn.ReLU()})
+    with pytest.raises(ProtocolError, match=r"^act \(ReLU\) is an activation outside any block"):
+        blocks(lone)
+
+
+@pytest.mark.slow
+def test_trial_2_depthwise_head_trains_and_evaluates(fork, tmp_path, synthetic_root):
+    """Files a forker touches: ``myfork_heads/heads.py`` (+ ``__init__.py``) and its head config (here the
+    ``_target_`` override); ``imports=`` on eval, which the checkpoint asks for."""
+    write_package(fork, "myfork_heads", {"heads": HEADS_SOURCE})
+    head = [DEPTHWISE, "imports=[myfork_heads.heads]"]
+    cfg, _ = run_task("train", tmp_path / "train", [f"data.root={synthetic_root}", *TINY, *head], "train")
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    new_command("myfork_heads.heads")
+    evaluation = [f"ckpt_path={ckpt}", f"data.root={synthetic_root}", "trainer=cpu", "data.num_workers=0"]
+    with pytest.raises(CheckpointError, match=r"pass imports=\[myfork_heads.heads\]"):
+        run_task("evaluate", tmp_path / "refused", evaluation, "eval")
+    _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, "imports=[myfork_heads.heads]"], "eval")
+    assert "val/mAP50-95" in metrics

@@ -18,7 +18,7 @@ from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
 from yololab.models.postprocess import decode, non_max_suppression
-from yololab.nn.blocks import fuse_batchnorm
+from yololab.nn.protocol import fuse_batchnorm
 from yololab.optim import param_groups
 from yololab.stored_model import check_shapes, model_arguments, stored_img_size
 from yololab.trunk import load_trunk
