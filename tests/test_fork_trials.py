@@ -273,3 +273,34 @@ def test_trial_2_depthwise_head_trains_and_evaluates(fork, tmp_path, synthetic_r
         run_task("evaluate", tmp_path / "refused", evaluation, "eval")
     _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, "imports=[myfork_heads.heads]"], "eval")
     assert "val/mAP50-95" in metrics
+
+
+@pytest.mark.slow
+def test_trial_4_scaffolded_study_runs_and_is_reported(tmp_path, monkeypatch, synthetic_root):
+    """Files a forker touches: the three that ``scripts/new_study.py`` writes (here only the sweep file's seeds
+    are cut, to keep the trial short); the sweep runs them and the report reads them, with no other edit."""
+    import shutil
+
+    import yaml
+    from tests.conftest import MINI_SWEEP_OVERRIDES, REPO
+
+    from yololab.study import report
+    from yololab.study.runner import main as sweep
+    from yololab.study.scaffold import main as new_study
+
+    shutil.copytree(REPO / "configs", tmp_path / "configs")  # the fork's clone
+    monkeypatch.setenv("YOLOLAB_CONFIG_DIR", str(tmp_path / "configs"))
+    assert new_study(["rough-steel", "--root", str(tmp_path)]) == 0
+    study = tmp_path / "studies" / "rough-steel"
+    sweep_cfg = yaml.safe_load((study / "sweep.yaml").read_text())
+    sweep_cfg["parameters"]["seed"]["values"] = [0, 1]
+    (study / "sweep.yaml").write_text(yaml.safe_dump(sweep_cfg, sort_keys=False))
+    with working_dir(REPO):
+        status = sweep([str(study / "sweep.yaml"), "--jobs", "2", "--dir", str(tmp_path / "runs"), "--",
+                        *MINI_SWEEP_OVERRIDES, f"data.root={synthetic_root}"])
+    assert status == 0, [p.read_text()[-2000:] for p in (tmp_path / "runs").glob("*/console.log")]
+    out = tmp_path / "report"
+    assert report.main([str(tmp_path / "runs"), "--out", str(out), "--study", str(study / "study.yaml"),
+                        "--no-figures"]) == 0
+    text = (out / "report.md").read_text()
+    assert "silu" in text and "relu" in text
