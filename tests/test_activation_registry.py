@@ -125,7 +125,7 @@ def test_a_bad_activation_says_what_is_wrong(spec, match):
 def test_a_checkpoint_imports_no_activation_module_it_names():
     assert activation("torch.nn.Hardtanh:-2,2", "head.activation", "a.ckpt") == "torch.nn.Hardtanh:-2,2"
     with pytest.raises(CheckpointError, match=r"a\.ckpt: refused: .*model\.head\.box_activation='evil\.pkg\.Act': "
-                       r"evil\.pkg\.Act comes from evil\.pkg, which this command did not import .*: "
+                       r"evil\.pkg\.Act comes from evil\.pkg, which this command did not import .*"
                        r"pass imports=\[evil\.pkg\]"):
         activation("evil.pkg.Act", "head.box_activation", "a.ckpt")
     assert "evil" not in sys.modules

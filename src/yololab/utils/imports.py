@@ -92,8 +92,8 @@ def missing_import(dotted: str, recorded: Iterable[str] = ()) -> str:
     """The advice for a class a checkpoint names from a module that was not imported: which ``imports=``."""
     module = module_of(dotted)
     names = list(dict.fromkeys([*recorded, module])) if module else list(recorded)
-    return (f"{dotted} comes from {module}, which this command did not import (a checkpoint never imports code "
-            f"itself): pass imports=[{','.join(names)}]")
+    return (f"{dotted} comes from {module}, which this command did not import with imports= (a checkpoint never "
+            f"imports code itself): if it is your fork's, pass imports=[{','.join(names)}]")
 
 
 def _leaves(node, key: str = ""):
