@@ -304,3 +304,18 @@ def test_trial_4_scaffolded_study_runs_and_is_reported(tmp_path, monkeypatch, sy
                         "--no-figures"]) == 0
     text = (out / "report.md").read_text()
     assert "silu" in text and "relu" in text
+
+
+def test_a_checkpoint_records_the_fork_modules_its_config_needs():
+    config = {"imports": ["myfork.registry"], "model": {"_target_": "yololab.module.YOLODetectorModule", "head": {
+        "_target_": "myfork.heads.DepthwiseHead", "activation": "myfork.acts.ScaledTanh:2",
+        "box_activation": "torch.nn.Hardtanh", "cls_activation": "leaky_relu:0.1"}}}
+    assert imports.needed_modules(config) == ["myfork.registry", "myfork.heads", "myfork.acts"]
+
+
+def test_a_bad_imports_value_names_the_key(fork):
+    with pytest.raises(ValueError, match=r"imports: cannot import 'no_such_fork\.acts' \(No module named"):
+        imports.import_modules(["no_such_fork.acts"])
+    with pytest.raises(ValueError, match=r"imports=\['a b'\]: 'a b' is not a module path"):
+        imports.import_modules(["a b"])
+    assert imports.project_root() == fork
