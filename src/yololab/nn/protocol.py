@@ -32,10 +32,6 @@ from yololab.nn.activations import ActivationSpec
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 NOT_POINTWISE = (nn.MultiheadAttention, nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d)
-# parameter-free modules that are not activations
-NOT_ACTIVATIONS = (nn.Identity, nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.Flatten, nn.Unflatten,
-                   nn.Upsample, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                   nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
 # torch.nn activation class -> its registered spec (others are read as the module itself)
 SPECS = {nn.ReLU: lambda m: "relu", nn.LeakyReLU: lambda m: f"leaky_relu:{m.negative_slope}",
          nn.ELU: lambda m: f"elu:{m.alpha}", nn.CELU: lambda m: f"celu:{m.alpha}", nn.SELU: lambda m: "selu",
@@ -63,11 +59,12 @@ def is_torch_activation(module: nn.Module) -> bool:
 
 
 def is_activation(module: nn.Module) -> bool:
-    """A torch.nn activation, or a parameter-free leaf module that is not a norm, a pool, a dropout, ..."""
+    """A torch.nn activation, or a parameter-free leaf module of a fork's own (torch's other modules, such as
+    pools, dropouts and pads, are not activations)."""
     if is_torch_activation(module) or isinstance(module, nn.PReLU):
         return True
     leaf = not list(module.children()) and not list(module.parameters())
-    return leaf and not isinstance(module, NOT_ACTIVATIONS + WEIGHT_LAYERS + NORMS)
+    return leaf and not type(module).__module__.startswith("torch.")
 
 
 def spec_of(module: nn.Module) -> ActivationSpec:
