@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU lease's measurements in under 8 minutes, as one JSON (src/yololab/tasks/gpu_check/):
+# One GPU lease's measurements in under 8 minutes, as one JSON (benchmarks/gpu_check/):
 #   bash scripts/gpu_check.sh [--data-root shared/datasets/neu-det] [--out FILE] [--jobs K] [--steps a,b]
 #   bash scripts/gpu_check.sh --tiny              # every step on CPU, tiny (the test suite runs this)
 # The JSON lands in $OUT/gpu_check.json when $OUT is set (a lease), else in --out or the work folder.
@@ -31,6 +31,6 @@ if [ -d .whl ] && ! "$python" -c 'import hydra' 2>/dev/null; then
   "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/yololab-site .whl/*.whl
   export PYTHONPATH=/tmp/yololab-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 WANDB_MODE=offline
+export PYTHONPATH=$PWD:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 WANDB_MODE=offline
 # 470 s on a lease: the steps' budgets (430 s) and the start; the JSON is rewritten after every step
-exec timeout -k 10 "${GPU_CHECK_LIMIT_S:-470}" "$python" -m yololab.tasks.gpu_check "$@"
+exec timeout -k 10 "${GPU_CHECK_LIMIT_S:-470}" "$python" -m benchmarks.gpu_check "$@"

@@ -17,7 +17,6 @@ from yololab.models.detector import YOLODetector
 from yololab.models.heads import ConvHead, FCHead, MLPHead
 from yololab.models.neck import PAN
 from yololab.models.summary import activation_census
-from yololab.nn import activations
 from yololab.nn.activations import ActivationSpec, build_activation, register_activation, requires
 from yololab.stored_model import activation
 from yololab.study.arms import arm_of
@@ -36,9 +35,9 @@ class ScaledTanh(nn.Module):
 
 @pytest.fixture
 def registry(monkeypatch):
-    """The registry as it is, restored after the test (registrations are process-wide)."""
+    """The registry (one table: ``activation_spec.SIGNATURES``) as it is, restored after the test (registrations
+    are process-wide)."""
     monkeypatch.setattr(activation_spec, "SIGNATURES", dict(activation_spec.SIGNATURES))
-    monkeypatch.setattr(activations, "REGISTRY", dict(activations.REGISTRY))
 
 
 def head_modules(head, activation, kind):
@@ -105,7 +104,7 @@ def test_a_bad_registration_says_what_is_wrong(registry, name, kwargs, match):
     kwargs = {"factory": nn.Tanh, **kwargs}
     with pytest.raises(ValueError, match=rf"^register_activation\('{name}'\): {match}"):
         register_activation(name, **kwargs)
-    assert name not in activations.REGISTRY or name == "relu"
+    assert name not in activation_spec.SIGNATURES or name == "relu"
 
 
 @pytest.mark.parametrize(("spec", "match"), [
@@ -125,8 +124,9 @@ def test_a_bad_activation_says_what_is_wrong(spec, match):
 
 def test_a_checkpoint_imports_no_activation_module_it_names():
     assert activation("torch.nn.Hardtanh:-2,2", "head.activation", "a.ckpt") == "torch.nn.Hardtanh:-2,2"
-    with pytest.raises(CheckpointError, match=r"a\.ckpt: refused: .*model\.head\.box_activation='evil\.pkg\.Act': a "
-                       r"checkpoint may name a registered activation or a torch\.nn activation class"):
+    with pytest.raises(CheckpointError, match=r"a\.ckpt: refused: .*model\.head\.box_activation='evil\.pkg\.Act': "
+                       r"evil\.pkg\.Act comes from evil\.pkg, which this command did not import .*"
+                       r"pass imports=\[evil\.pkg\]"):
         activation("evil.pkg.Act", "head.box_activation", "a.ckpt")
     assert "evil" not in sys.modules
 

@@ -94,7 +94,7 @@ def test_a_logger_in_the_model_section_is_refused(tiny_run, synthetic_root, tmp_
     ("head.activation", "${oc.decode:'{_target_: builtins.open}'}",
      r"model\.head\.activation=.*not a dotted path to a class"),
     ("head.activation", "yololab.module.YOLODetectorModule", r"model\.head\.activation='yololab\.module\."
-     r"YOLODetectorModule': a checkpoint may name a registered activation or a torch\.nn activation class"),
+     r"YOLODetectorModule': a checkpoint may name a registered activation, a torch\.nn activation class"),
     ("neck.depth_multiple", "1", r"model\.neck\.depth_multiple='1': expected float"),
     ("neck.depth_multiple", 1e9, r"model\.neck\.depth_multiple=1000000000\.0: out of range \[0\.01, 8\]"),
     ("head.reg_max", True, r"model\.head\.reg_max=True: expected int"),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from yololab.tasks import gpu_check
-from yololab.tasks.gpu_check.steps import STEPS
+from benchmarks import gpu_check
+from benchmarks.gpu_check.steps import STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,10 +20,10 @@ def repo_copy(tmp_path):
 
 
 def test_new_study_composes_and_runs_as_a_sweep(repo_copy):
-    written = scaffold(repo_copy, "slope_scan")
-    experiment = repo_copy / "configs/experiment/slope_scan.yaml"
-    sweep_file = repo_copy / "studies/slope_scan/sweep.yaml"
-    study_file = repo_copy / "studies/slope_scan/study.yaml"
+    written = scaffold(repo_copy, "slope-scan")  # named like the shipped studies (neu-det)
+    experiment = repo_copy / "configs/experiment/study/slope-scan.yaml"
+    sweep_file = repo_copy / "studies/slope-scan/sweep.yaml"
+    study_file = repo_copy / "studies/slope-scan/study.yaml"
     assert written == [experiment, sweep_file, study_file]
     design = load_design(study_file)  # what the report tests
     assert design.baseline == "relu" and [c.arms for c in design.claims] == [("silu",)]
@@ -35,7 +35,7 @@ def test_new_study_composes_and_runs_as_a_sweep(repo_copy):
     with initialize_config_dir(config_dir=str(repo_copy / "configs"), version_base="1.3"):
         for run in runs[:: len(runs) // 2]:
             composed = compose("train", overrides=run.overrides)
-            assert composed.task_name == "slope_scan" and composed.seed == run.params["seed"]
+            assert composed.task_name == "slope-scan" and composed.seed == run.params["seed"]
             assert composed.arm == composed.model.head.activation == run.params["model.head.activation"]
             assert composed.model.head._target_ == "yololab.models.heads.MLPHead"
 
@@ -44,15 +44,15 @@ def test_new_study_never_overwrites(repo_copy, capsys):
     scaffold(repo_copy, "mine")
     sweep_file = repo_copy / "studies/mine/sweep.yaml"
     sweep_file.write_text("# edited\n")
-    with pytest.raises(ScaffoldError, match=r"configs/experiment/mine\.yaml exists; not overwriting"):
+    with pytest.raises(ScaffoldError, match=r"configs/experiment/study/mine\.yaml exists; not overwriting"):
         scaffold(repo_copy, "mine")
-    (repo_copy / "configs/experiment/mine.yaml").unlink()
+    (repo_copy / "configs/experiment/study/mine.yaml").unlink()
     assert main(["mine", "--root", str(repo_copy)]) == 2
     assert "studies/mine/sweep.yaml exists" in capsys.readouterr().err
-    assert sweep_file.read_text() == "# edited\n" and not (repo_copy / "configs/experiment/mine.yaml").exists()
+    assert sweep_file.read_text() == "# edited\n" and not (repo_copy / "configs/experiment/study/mine.yaml").exists()
 
 
-@pytest.mark.parametrize("name", ["My-Study", "1st", "", "a b", "study"])
+@pytest.mark.parametrize("name", ["My-Study", "1st", "", "a b", "-x", "head_activation"])
 def test_bad_names_are_refused(repo_copy, name):
     with pytest.raises(ScaffoldError, match=r"study name|exists"):
         scaffold(repo_copy, name)

@@ -7,15 +7,17 @@ positional arguments), so a config or a sweep can try an activation yololab does
 activation may also be given as a class or a callable returning a new module (``nn.Hardtanh``,
 ``functools.partial(MyAct, beta=2)``): :meth:`ActivationSpec.parse` wraps it, named after it.
 
-The grammar lives here, apart from the modules it builds (:mod:`yololab.nn.activations`, where
-``register_activation`` adds a named spec), so that code which never builds a network, such as the study
-report, reads a run's spec exactly as the model did.
+One class and one table: the grammar, the named specs and what builds each live here, torch-free (a factory is
+a dotted path until a module is built), so that code which never builds a network, such as the study report,
+reads a run's spec exactly as the model did; :mod:`yololab.nn.activations` builds the modules and adds named
+specs (``register_activation``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,9 +26,16 @@ Check = Callable[[tuple[float, ...]], "str | None"]  # the parameters -> why the
 
 @dataclass(frozen=True)
 class Signature:
+    """A named spec: its parameters, their defaults and check, and what builds its module: ``factory``, a
+    callable or a dotted path imported when a module is first built (so this table needs no torch), called with
+    the parameters (``channels`` first with ``per_channel``) and ``kwargs``."""
+
     params: tuple[str, ...] = ()
     defaults: tuple[float, ...] = ()
     check: Check | None = None
+    factory: str | Callable | None = None
+    per_channel: bool = False
+    kwargs: tuple[tuple[str, object], ...] = ()
 
 
 def requires(condition: Callable[[tuple[float, ...]], bool], why: str) -> Check:
@@ -36,23 +45,25 @@ def requires(condition: Callable[[tuple[float, ...]], bool], why: str) -> Check:
 
 POSITIVE_ALPHA = requires(lambda p: p[0] > 0, "alpha must be > 0")
 
+# the one table of named specs (yololab.nn.activations.register_activation adds to it)
 SIGNATURES: dict[str, Signature] = {
-    "relu": Signature(),
+    "relu": Signature(factory="torch.nn.ReLU"),
     "leaky_relu": Signature(("negative_slope",), (0.01,), requires(
-        lambda p: p[0] >= 0, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)")),
-    "elu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA),
-    "selu": Signature(),
-    "celu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA),
-    "gelu": Signature(),
-    "gelu_tanh": Signature(),
-    "silu": Signature(),
-    "mish": Signature(),
-    "hardswish": Signature(),
-    "prelu": Signature(("init",), (0.25,)),
+        lambda p: p[0] >= 0, "negative_slope must be >= 0 (a negative slope makes it non-monotonic)"),
+        "torch.nn.LeakyReLU"),
+    "elu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA, "torch.nn.ELU"),
+    "selu": Signature(factory="torch.nn.SELU"),
+    "celu": Signature(("alpha",), (1.0,), POSITIVE_ALPHA, "torch.nn.CELU"),
+    "gelu": Signature(factory="torch.nn.GELU"),
+    "gelu_tanh": Signature(factory="torch.nn.GELU", kwargs=(("approximate", "tanh"),)),
+    "silu": Signature(factory="torch.nn.SiLU"),
+    "mish": Signature(factory="torch.nn.Mish"),
+    "hardswish": Signature(factory="torch.nn.Hardswish"),
+    "prelu": Signature(("init",), (0.25,), factory="torch.nn.PReLU", per_channel=True),
     "rrelu": Signature(("lower", "upper"), (1 / 8, 1 / 3), requires(lambda p: 0 <= p[0] <= p[1],
-                                                                    "needs 0 <= lower <= upper")),
-    "tanh": Signature(),
-    "identity": Signature(),
+                                                                    "needs 0 <= lower <= upper"), "torch.nn.RReLU"),
+    "tanh": Signature(factory="torch.nn.Tanh"),
+    "identity": Signature(factory="torch.nn.Identity"),
 }
 
 
@@ -118,7 +129,11 @@ class ActivationSpec:
     @classmethod
     def parse(cls, spec: str | ActivationSpec | Callable) -> ActivationSpec:
         if isinstance(spec, ActivationSpec):
-            return spec if isinstance(spec, cls) else cls(spec.name, spec.params, spec.factory)
+            return spec
+        torch = sys.modules.get("torch")  # a module instance can only come with torch loaded
+        if torch is not None and isinstance(spec, torch.nn.Module):
+            fail(type(spec).__name__, "give the class or a callable making a new module, not a module "
+                 "(every layer builds its own)", listing=False)
         if callable(spec):
             return cls(callable_name(spec), (), spec)
         text = str(spec).strip()
@@ -138,6 +153,13 @@ class ActivationSpec:
         if why:
             fail(spec, why)
         return cls(name, params)
+
+    def build(self, channels: int | None = None):
+        """A new activation module (:func:`yololab.nn.activations.make_module`, which imports torch);
+        ``channels`` sizes per-channel activations (PReLU)."""
+        from yololab.nn.activations import make_module
+
+        return make_module(self, channels)
 
     @property
     def is_path(self) -> bool:

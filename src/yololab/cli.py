@@ -1,6 +1,8 @@
 """Hydra entry points for the scripts in ``scripts/``, reading the repository's ``configs/``.
 
-Every entry point prints an error that yololab raises on purpose as its message alone and exits with
+Every entry point puts the project root on ``sys.path`` and imports the modules its ``imports`` key lists
+before its task runs (:mod:`yololab.utils.imports`), so a fork's classes and registrations reach it. Every entry
+point prints an error that yololab raises on purpose as its message alone and exits with
 status 1; ``HYDRA_FULL_ERROR=1`` shows the full traceback instead.
 """
 
@@ -38,6 +40,18 @@ def deliberate(err: BaseException) -> BaseException | None:
     return err if (frames[-1].line or "").startswith("raise") else None
 
 
+def prepare(cfg: DictConfig) -> None:
+    """What every command does before its task: put the project root on ``sys.path`` and import the modules
+    ``imports`` lists, before anything the config names is instantiated (:mod:`yololab.utils.imports`); then
+    check the config's values (a wrong value stops here, before the data scan and before yololab loads torch)."""
+    from yololab.utils.imports import add_project_root, import_modules
+    from yololab.utils.settings import check_settings
+
+    add_project_root()
+    import_modules(cfg.get("imports"))  # first: a fork's registered names are valid values
+    check_settings(cfg)
+
+
 def reported(task):
     """``task`` with a readable console (``utils.console``), its config's values checked first
     (``utils.settings``), and an error yololab raised on purpose logged as its message alone (console and log
@@ -46,10 +60,9 @@ def reported(task):
     @functools.wraps(task)
     def run(cfg: DictConfig):
         from yololab.utils.console import readable_console
-        from yololab.utils.settings import check_settings
 
         try:
-            check_settings(cfg)  # a wrong value stops here, before the data scan and before torch loads
+            prepare(cfg)
             readable_console()
             return task(cfg)
         except Exception as err:

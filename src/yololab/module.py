@@ -11,17 +11,18 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 from torchvision.ops import clip_boxes_to_image
 
-from yololab.checkpoints import read_checkpoint, stored_run
+from yololab.checkpoints import CheckpointError, read_checkpoint, stored_run
 from yololab.feature_cache import feature_caches
 from yololab.fixed_confidence import at_confidences
 from yololab.loss import DetectionLoss
 from yololab.metrics import build_map_metric, summarize
 from yololab.models.detector import YOLODetector
 from yololab.models.postprocess import decode, non_max_suppression
-from yololab.nn.blocks import fuse_batchnorm
+from yololab.nn.protocol import fuse_batchnorm
 from yololab.optim import param_groups
 from yololab.stored_model import check_shapes, model_arguments, stored_img_size
 from yololab.trunk import load_trunk
+from yololab.utils.imports import needed_modules
 
 
 class YOLODetectorModule(L.LightningModule):
@@ -81,7 +82,12 @@ class YOLODetectorModule(L.LightningModule):
         (``yololab.stored_model``); its ``config`` holds that section and the training image size, nothing else."""
         ckpt = read_checkpoint(path, map_location)
         meta = stored_run(ckpt, path)
-        arguments = model_arguments(meta["config"]["model"], meta["class_names"], path)
+        try:
+            arguments = model_arguments(meta["config"]["model"], meta["class_names"], path)
+        except CheckpointError as err:  # name every fork module the training run used
+            recorded = [str(m) for m in meta.get("imports") or []]
+            raise CheckpointError(f"{err} (the run that wrote it used the modules {recorded})" if recorded
+                                  else str(err)) from None
         check_shapes(arguments, ckpt["state_dict"], path)  # before anything is allocated
         model = cls(**arguments)
         model.load_state_dict(ckpt["state_dict"])
@@ -201,4 +207,5 @@ class YOLODetectorModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         wandb_id = next((lg.version for lg in self.loggers if isinstance(lg, WandbLogger)), None)
-        checkpoint["yololab"] = {"config": self.config, "class_names": self.class_names, "wandb_id": wandb_id}
+        checkpoint["yololab"] = {"config": self.config, "class_names": self.class_names, "wandb_id": wandb_id,
+                                 "imports": needed_modules(self.config)}  # what eval, predict, export must import

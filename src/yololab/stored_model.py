@@ -4,7 +4,8 @@ A checkpoint is a file someone else wrote. Eval, predict and export read from it
 ``model`` section alone (and the training image size): each component at its own key may name only its own
 classes (the backbone at ``model.backbone``, ...), every argument must be one its class takes, of the type it
 declares and within range, and an activation is a registered name or a ``torch.nn`` activation class. The
-classes are called directly, never through ``hydra.utils.instantiate``, so nothing else the file names is ever
+classes are called directly (a fork's class only from a module the command imported with ``imports=``,
+:mod:`yololab.utils.imports`), never through ``hydra.utils.instantiate``, so nothing else the file names is ever
 called. The detector is first built on the ``meta`` device (no memory) and its tensors compared with the state
 dict's, so a config describing a larger model than the file holds is refused before anything is allocated.
 Data, paths, caches and loggers never come from a checkpoint: the command line and the defaults give them.
@@ -27,9 +28,10 @@ from yololab.checkpoints import CheckpointError
 from yololab.loss import DetectionLoss, TaskAlignedAssigner
 from yololab.models.backbone import CSPDarknet
 from yololab.models.detector import YOLODetector
-from yololab.models.heads import ConvHead, FCHead, MLPHead
+from yololab.models.heads import HEADS, ConvHead, FCHead, MLPHead
 from yololab.models.neck import PAN
 from yololab.nn.activations import ActivationSpec
+from yololab.utils.imports import is_fork_module, missing_import, module_of, user_imported
 from yololab.utils.settings import check
 
 MODULE_TARGET = "yololab.module.YOLODetectorModule"
@@ -37,7 +39,7 @@ MODULE_TARGET = "yololab.module.YOLODetectorModule"
 COMPONENTS: dict[str, dict[str, type]] = {
     "backbone": {"yololab.models.backbone.CSPDarknet": CSPDarknet},
     "neck": {"yololab.models.neck.PAN": PAN},
-    "head": {f"yololab.models.heads.{c.__name__}": c for c in (ConvHead, MLPHead, FCHead)},
+    "head": {f"yololab.models.heads.{c.__name__}": c for c in (ConvHead, MLPHead, FCHead)},  # + HEADS
     "loss": {"yololab.loss.DetectionLoss": DetectionLoss},
     "loss.assigner": {"yololab.loss.TaskAlignedAssigner": TaskAlignedAssigner},
 }
@@ -70,9 +72,11 @@ def arguments(section: dict, key: str, classes: dict[str, type], path) -> tuple[
     """The class ``section`` names at ``key`` and its arguments, each checked against the class's signature;
     the keys in ``SUPPLIED[key]`` are left to the caller."""
     target = section.get("_target_")
-    if not isinstance(target, str) or target not in classes:
+    cls = classes.get(target) if isinstance(target, str) else None
+    if cls is None and isinstance(target, str) and key:
+        cls = imported_class(target, key, path)
+    if cls is None:
         fail(path, f"{key}._target_={target!r}".lstrip("."), f"it may only name {', '.join(sorted(classes))}")
-    cls = classes[target]
     hints = typing.get_type_hints(cls.__init__)
     takes = set(inspect.signature(cls).parameters) - SUPPLIED[key]
     kwargs = {}
@@ -81,8 +85,31 @@ def arguments(section: dict, key: str, classes: dict[str, type], path) -> tuple[
             continue
         if name not in takes:
             fail(path, f"{key}.{name}".lstrip("."), f"{cls.__name__} takes no argument {name!r}")
+        if name not in hints:
+            fail(path, f"{key}.{name}".lstrip("."), f"{cls.__name__} does not annotate {name!r}: a checkpoint's "
+                 "values are checked against the constructor's type annotations")
         kwargs[name] = checked(value, hints[name], f"{key}.{name}".lstrip("."), path)
     return cls, kwargs
+
+
+def component_classes(key: str) -> dict[str, type]:
+    """The classes ``model.<key>`` may name: yololab's, and for the head every registered one (``HEADS``)."""
+    if key != "head":
+        return COMPONENTS[key]
+    return {**COMPONENTS[key], **{f"{c.__module__}.{c.__qualname__}": c for c in HEADS.values()}}
+
+
+def imported_class(target: str, key: str, path) -> type | None:
+    """The ``nn.Module`` class ``target`` names from a module this command imported through ``imports=`` (the
+    user vouches for it); a fork's class from a module not imported is refused, naming the ``imports=`` to pass.
+    Nothing is imported here."""
+    module = module_of(target)
+    if not is_fork_module(module):
+        return None
+    if not user_imported(module):
+        fail(path, f"{key}._target_={target!r}", missing_import(target))
+    found = getattr(sys.modules[module], target.rpartition(".")[2], None)
+    return found if isinstance(found, type) and issubclass(found, torch.nn.Module) else None
 
 
 def checked(value, hint, key: str, path):
@@ -132,9 +159,13 @@ def activation(value, key: str, path) -> str:
     if spec.is_path:
         module, _, name = spec.name.rpartition(".")
         found = getattr(sys.modules.get(module), name, None)
-        if getattr(found, "__module__", None) != "torch.nn.modules.activation":
-            fail(path, f"{key}={value!r}", "a checkpoint may name a registered activation or a torch.nn activation "
-                 "class; a fork's own class is loaded by register_activation in the fork, then by its name")
+        if getattr(found, "__module__", None) == "torch.nn.modules.activation":
+            return value
+        if is_fork_module(module) and not user_imported(module):
+            fail(path, f"{key}={value!r}", missing_import(spec.name))
+        if not (user_imported(module) and isinstance(found, type) and issubclass(found, torch.nn.Module)):
+            fail(path, f"{key}={value!r}", "a checkpoint may name a registered activation, a torch.nn activation "
+                 "class, or a class of a module imported with imports=")
     return value
 
 
@@ -145,7 +176,7 @@ def component(model: dict, key: str, path) -> functools.partial:
         section = section.get(part) if isinstance(section, dict) else None
     if not isinstance(section, dict):
         fail(path, key, "missing, or not a component (a mapping with a _target_)")
-    cls, kwargs = arguments(section, key, COMPONENTS[key], path)
+    cls, kwargs = arguments(section, key, component_classes(key), path)
     if key == "loss" and section.get("assigner") is not None:
         kwargs["assigner"] = component(model, "loss.assigner", path)()
     return functools.partial(cls, **kwargs)

@@ -7,7 +7,7 @@ On logging steps only, for every weight layer whose name matches ``layers``, the
   term reached, such as a pyramid level with no positive anchor) gets no norm that step, so that averages over
   steps and paths cover only the paths that received a gradient; ``gradflow/zero_grad_layers`` counts them;
 - ``gradflow/update_ratio/<layer>``: ||W_after - W_before|| / ||W_before|| across the optimiser step;
-- for layers followed by an activation (a block with ``activation_spec``), over the logging batch:
+- for layers followed by an activation (a block, :mod:`yololab.nn.protocol`), over the logging batch:
   ``dead_fraction`` (channels through which no gradient flows for any input: max |f'(x)| < 1e-6),
   ``negative_fraction`` (share of negative pre-activations) and ``mean_abs_derivative`` (mean |f'(x)|);
 - histograms (W&B only) of gradients, weights, pre- and post-activations.
@@ -30,6 +30,8 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import nn
+
+from yololab.nn import protocol
 
 DEAD_DERIVATIVE = 1e-6
 
@@ -258,12 +260,9 @@ def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
     """Trainable conv and linear layers whose name matches, each with the activation that follows it, if any
     (a frozen layer, ``model.freeze``, has no gradient to monitor).
 
-    A layer inside a Conv-Norm-Act block is named after the block (``head.cls.0.1``).
+    A layer inside a block (:mod:`yololab.nn.protocol`) is named after the block (``head.cls.0.1``).
     """
-    blocks = {}
-    for name, module in pl_module.named_modules():
-        if getattr(module, "activation_spec", None) is not None and hasattr(module, "weight_layer"):
-            blocks[id(module.weight_layer)] = (name, module.activation, str(module.activation_spec))
+    blocks = {id(b.weight_layer): (b.name, b.activation, str(b.spec)) for b in protocol.blocks(pl_module)}
     layers = []
     for name, module in pl_module.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name) and module.weight.requires_grad:

@@ -11,11 +11,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from yololab.models.detector import COMPONENTS, YOLODetector
 from yololab.nn.activations import ActivationSpec
+from yololab.nn.protocol import blocks
 
 
 def layer_specs(module: nn.Module) -> list[ActivationSpec]:
-    """The activation spec of every layer of ``module`` that has one, in module order."""
-    return [m.activation_spec for m in module.modules() if getattr(m, "activation_spec", None) is not None]
+    """The activation spec of every block of ``module`` (:mod:`yololab.nn.protocol`), in module order."""
+    return [block.spec for block in blocks(module)]
 
 
 def activation_census(module: nn.Module) -> dict[str, int]:

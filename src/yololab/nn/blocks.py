@@ -1,17 +1,17 @@
 """Convolutional building blocks of the YOLO family: Conv-Norm-Act, C2f and SPPF.
 
-Every block takes an activation spec and builds its own activation instance per layer.
+Every block takes an activation spec and builds its own activation instance per layer. ``ConvNormAct`` is the
+reference form of the block protocol (:mod:`yololab.nn.protocol`): ``weight_layer``, ``norm``, ``activation``
+and ``activation_spec``, which init, the activation census, the gradient-flow monitor and BatchNorm fusion read.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from yololab.nn.activations import Activation, ActivationSpec
+from yololab.nn.protocol import fuse_batchnorm  # noqa: F401  (its home before the block protocol)
 
 NORMS = ("batch", "layer", "none")
 
@@ -37,7 +37,8 @@ class ConvNormAct(nn.Sequential):
     """Conv2d -> norm -> activation -> optional dropout; 'same' padding for odd kernels.
 
     A fully-connected layer is this block with a 1x1 kernel on a 1x1 map. Dropout becomes
-    AlphaDropout under SELU, the only dropout that keeps activations self-normalised.
+    AlphaDropout under SELU, the only dropout that keeps activations self-normalised. ``groups`` as in
+    ``nn.Conv2d`` (``groups=in_channels``: a depthwise convolution).
     """
 
     def __init__(
@@ -49,10 +50,12 @@ class ConvNormAct(nn.Sequential):
         activation: Activation = "silu",
         norm: str = "batch",
         dropout: float = 0.0,
+        groups: int = 1,
     ) -> None:
         spec = ActivationSpec.parse(activation)
         layers = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=norm == "none"),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=norm == "none",
+                      groups=groups),
             build_norm(norm, out_channels),
             spec.build(out_channels),
         ]
@@ -67,18 +70,12 @@ class ConvNormAct(nn.Sequential):
         return self[0]
 
     @property
+    def norm(self) -> nn.Module:
+        return self[1]
+
+    @property
     def activation(self) -> nn.Module:
         return self[2]
-
-
-def fuse_batchnorm(model: nn.Module) -> nn.Module:
-    """An evaluation copy of ``model`` with the BatchNorm of every ConvNormAct folded into its conv
-    (``torch.nn.utils.fusion``): the same outputs in eval mode, one pass over memory fewer per layer."""
-    fused = copy.deepcopy(model).eval()
-    for block in fused.modules():
-        if isinstance(block, ConvNormAct) and isinstance(block[1], nn.BatchNorm2d):
-            block[0], block[1] = fuse_conv_bn_eval(block[0], block[1]), nn.Identity()
-    return fused
 
 
 class Bottleneck(nn.Module):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from yololab.nn.activations import ActivationSpec
+from yololab.nn.protocol import blocks
 
 INIT_MODES = ("auto", "torch_default")
 
@@ -42,15 +43,13 @@ def init_for_activation(weight: torch.Tensor, spec: ActivationSpec, gain_scale: 
 
 
 def apply_init(model: nn.Module, mode: str = "auto") -> nn.Module:
-    """Initialise every layer that feeds an activation (blocks exposing ``weight_layer``)."""
+    """Initialise every layer that feeds an activation (the blocks of :mod:`yololab.nn.protocol`, in module
+    order); an activation outside any block stops with its name."""
     if mode not in INIT_MODES:
         raise ValueError(f"unknown init {mode!r}; valid: {', '.join(INIT_MODES)}")
     if mode == "auto":
-        for module in model.modules():
-            spec = getattr(module, "activation_spec", None)
-            layer = getattr(module, "weight_layer", None)
-            if spec is not None and layer is not None:
-                init_for_activation(layer.weight, spec)
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        for block in blocks(model):
+            init_for_activation(block.weight_layer.weight, block.spec)
+            if block.weight_layer.bias is not None:
+                nn.init.zeros_(block.weight_layer.bias)
     return model

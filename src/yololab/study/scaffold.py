@@ -1,4 +1,4 @@
-"""Start a new study: ``python scripts/new_study.py NAME`` writes ``configs/experiment/NAME.yaml`` (what every
+"""Start a new study: ``python scripts/new_study.py NAME`` writes ``configs/experiment/study/NAME.yaml`` (what every
 run of the study shares), ``studies/NAME/sweep.yaml`` (the arms and seeds) and ``studies/NAME/study.yaml`` (what
 the report tests: baseline, margin, claims), and never overwrites a file."""
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 MAX_NAME = 48
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]*$")  # the shipped studies' names: head_activation, neu-det
 SEEDS = list(range(10))
 
 EXPERIMENT = """\
@@ -47,7 +47,7 @@ command:
   - ${{args_no_hyphens}}
 parameters:
   experiment:
-    value: {name}
+    value: study/{name}
   model.head.activation:
     values: [relu, silu]
   seed:
@@ -85,12 +85,11 @@ def study_files(root: Path, name: str) -> dict[Path, str]:
     if len(name) > MAX_NAME:
         raise ScaffoldError(f"study name {name!r} has {len(name)} characters: at most {MAX_NAME}")
     if not NAME.match(name):
-        raise ScaffoldError(f"study name {name!r}: use lower-case letters, digits and _, starting with a letter")
-    experiments = root / "configs" / "experiment"
-    if not experiments.is_dir():
-        raise ScaffoldError(f"{experiments} not found: run from the repository root (or pass --root)")
-    if (experiments / name).exists():
-        raise ScaffoldError(f"{experiments / name} exists: choose another name")
+        raise ScaffoldError(f"study name {name!r}: use lower-case letters, digits, _ and -, starting with a letter")
+    if not (root / "configs" / "experiment").is_dir():
+        raise ScaffoldError(f"{root / 'configs' / 'experiment'} not found: run from the repository root (or pass "
+                            "--root)")
+    experiments = root / "configs" / "experiment" / "study"  # where the shipped studies' experiments are
     files = {experiments / f"{name}.yaml": EXPERIMENT.format(name=name),
              root / "studies" / name / "sweep.yaml": SWEEP.format(name=name, seeds=SEEDS),
              root / "studies" / name / "study.yaml": STUDY.format(name=name)}
@@ -110,7 +109,7 @@ def scaffold(root: Path, name: str) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/new_study.py", description=__doc__.split("\n")[0])
-    parser.add_argument("name", help="the study's name: lower-case letters, digits, _")
+    parser.add_argument("name", help="the study's name: lower-case letters, digits, _ and -")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository root (default: here)")
     args = parser.parse_args(argv)
     try:

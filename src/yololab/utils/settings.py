@@ -4,7 +4,7 @@ Every entry point (``cli.py``) checks the composed config against :data:`RULES` 
 wrong value stops before the data scan and before torch loads, with one message naming the key, the value and
 what is valid (not a trace from deep inside a DataLoader, Lightning or Hydra's instantiation). The objects that
 take these values check them again with :func:`check` where they are built outside a command (tests, notebooks).
-Only omegaconf is imported here.
+Only omegaconf is imported here (and the torch-free format registry, when ``data.format`` is checked).
 """
 
 from __future__ import annotations
@@ -33,7 +33,20 @@ def integer(low: int, high: int | None = None, null: bool = False) -> Callable[[
 @dataclass(frozen=True)
 class Rule:
     valid: Callable[[Any], bool]
-    expected: str  # what a valid value is, in the message
+    expected: str | Callable[[], str]  # what a valid value is, in the message (a callable: read when it fails)
+
+
+def known_format(value) -> bool:
+    """A ``data.format`` yololab or an imported fork module registered (read at check time: ``imports=`` has run)."""
+    from yololab.data.formats import FORMATS
+
+    return value == "auto" or value in FORMATS
+
+
+def format_choices() -> str:
+    from yololab.data.formats import valid_formats
+
+    return f"one of {valid_formats()} (a fork's format: imports=[the module calling register_format])"
 
 
 RULES: dict[str, Rule] = {
@@ -46,6 +59,7 @@ RULES: dict[str, Rule] = {
                              "process)"),
     "data.close_mosaic": Rule(integer(0), "the last epochs without mosaic and mixup: an integer >= 0"),
     "data.worker_nice": Rule(integer(0), "the loader workers' nice increment: an integer >= 0 (a lower priority)"),
+    "data.format": Rule(known_format, format_choices),
     "data.ram_cache": Rule(lambda v: isinstance(v, bool), "true or false"),
     "trainer.max_epochs": Rule(integer(-1, null=True), "an integer >= 0, -1 for no limit, or null (Lightning's "
                                "default)"),
@@ -59,7 +73,8 @@ def check(key: str, value) -> None:
     """Stop on a value of ``key`` its rule refuses."""
     rule = RULES[key]
     if not rule.valid(value):
-        raise ValueError(f"{key}={value!r}: {rule.expected}")
+        expected = rule.expected() if callable(rule.expected) else rule.expected
+        raise ValueError(f"{key}={value!r}: {expected}")
 
 
 def check_settings(cfg: DictConfig) -> None:

@@ -95,6 +95,7 @@ class COCOFormat:
     """Reads one COCO-format dataset folder."""
 
     name = "coco"
+    expects = "annotations/*.json"
 
     def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
         self.root = Path(root)

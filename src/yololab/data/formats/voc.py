@@ -72,6 +72,7 @@ class VOCFormat:
     """Reads one Pascal VOC dataset folder."""
 
     name = "voc"
+    expects = "an annotations folder of .xml files"
 
     def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
         self.root = Path(root)

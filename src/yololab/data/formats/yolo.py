@@ -77,6 +77,7 @@ class YOLOFormat:
     """Reads one YOLO-format dataset folder."""
 
     name = "yolo"
+    expects = "data.yaml"
 
     def __init__(self, root: str | Path, keep_difficult: bool = False) -> None:
         """``keep_difficult`` is accepted for a uniform interface: YOLO labels have no such flag."""

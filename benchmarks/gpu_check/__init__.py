@@ -16,7 +16,7 @@ on CPU at 64 px on 16 synthetic images (DDP: two gloo processes, ``trainer=ddp_c
 suite's proof that the script still runs.
 """
 
-from yololab.tasks.gpu_check.plan import GPU, TINY, Plan
-from yololab.tasks.gpu_check.runner import main, run
+from benchmarks.gpu_check.plan import GPU, TINY, Plan
+from benchmarks.gpu_check.runner import main, run
 
 __all__ = ["GPU", "TINY", "Plan", "main", "run"]

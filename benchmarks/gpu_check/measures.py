@@ -17,7 +17,7 @@ import torch
 
 from yololab.tasks.benchmark import cpu_bf16_support
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class StepTimeout(Exception):

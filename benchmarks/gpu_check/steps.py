@@ -20,10 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from yololab.tasks import evaluate, train
-from yololab.tasks.benchmark import train_throughput, variant_config
-from yololab.tasks.benchmark_loader import images_per_second
-from yololab.tasks.gpu_check.measures import (
+from benchmarks.gpu_check.measures import (
     REPO,
     DeviceMemoryPeak,
     StepTimeout,
@@ -35,7 +32,10 @@ from yololab.tasks.gpu_check.measures import (
     reset_gpu_peak,
     run_logged,
 )
-from yololab.tasks.gpu_check.plan import Plan
+from benchmarks.gpu_check.plan import Plan
+from yololab.tasks import evaluate, train
+from yololab.tasks.benchmark import train_throughput, variant_config
+from yololab.tasks.benchmark_loader import images_per_second
 from yololab.utils.paths import CONFIG_DIR
 
 STUDY_SWEEP = REPO / "studies" / "neu-det" / "sweep.yaml"

@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from yololab.tasks.gpu_check.measures import REPO, describe, environment, reset_gpu_peak, time_box
-from yololab.tasks.gpu_check.plan import GPU, TINY, Plan
-from yololab.tasks.gpu_check.steps import STEPS, Check, Step, data_overrides, prepare_data
+from benchmarks.gpu_check.measures import REPO, describe, environment, reset_gpu_peak, time_box
+from benchmarks.gpu_check.plan import GPU, TINY, Plan
+from benchmarks.gpu_check.steps import STEPS, Check, Step, data_overrides, prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def default_out(work_dir: Path) -> Path:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/gpu_check.sh",
-                                     description="One GPU lease's measurements as one JSON (yololab/tasks/gpu_check).")
+                                     description="One GPU lease's measurements as one JSON (benchmarks/gpu_check).")
     parser.add_argument("--data-root", type=Path, help="a dataset folder (NEU-DET); default: the synthetic set")
     parser.add_argument("--out", type=Path, help="the JSON (default $OUT/gpu_check.json, else in --work-dir)")
     parser.add_argument("--work-dir", type=Path, help="runs and data (default logs/gpu_check/<time>)")
