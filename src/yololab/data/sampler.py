@@ -77,5 +77,5 @@ class ResumableDataLoader(DataLoader):
 
 def lower_priority(niceness: int, worker_id: int) -> None:
     """Loader worker start-up: run below the training process, so that on a CPU-bound machine the
-    step's compute threads are never preempted by augmentation (measured in the README's speed table)."""
+    step's compute threads are never preempted by augmentation (measured in docs/speed.md)."""
     os.nice(niceness)
