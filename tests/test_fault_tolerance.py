@@ -58,6 +58,7 @@ def rows_per_step(run_dir: Path, key: str = "train/loss_step") -> dict[int, int]
     return {step: steps.count(step) for step in steps}
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 def test_a_resumed_csv_holds_each_step_once(tmp_path, synthetic_root):
     """A crash after the last checkpoint: the steps logged since are dropped, then logged again by the resume."""
     short = [*base(synthetic_root), "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
@@ -79,6 +80,7 @@ def run_under_logs(tmp_path: Path, name: str, overrides: list[str]):
     return cfg
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 def test_last_in_a_new_run_folder_resumes_the_newest_run_of_the_task(tmp_path, synthetic_root, caplog):
     short = [*base(synthetic_root), "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
     train.run(run_under_logs(tmp_path, "first", [*short, "trainer.max_epochs=1"]))

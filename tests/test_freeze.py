@@ -112,7 +112,8 @@ def run_overrides(root: Path, ckpt: Path) -> list[str]:
             "callbacks.model_checkpoint.monitor=null"]  # last.ckpt every epoch (with a monitor: only when it improves)
 
 
-@pytest.mark.parametrize("cached", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["plain", "cached"])
+@pytest.mark.slow  # heavy: trains, stops and resumes (keeps the fast suite near 10 min on 2 cores)
+@pytest.mark.parametrize("cached", [False, True], ids=["plain", "cached"])
 def test_a_probe_run_keeps_the_trunk_and_resumes_exactly(tmp_path, synthetic_root, trunk_checkpoint, cached):
     """Two epochs (Lightning puts the model in train mode each epoch), EMA on: the trunk in the checkpoint, both
     the EMA and the current weights, is the loaded one to the bit; a run killed mid-way and resumed (its feature

@@ -17,6 +17,7 @@ from benchmarks.gpu_check.steps import STEPS
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 def test_tiny_gpu_check_writes_every_section(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out")}
     cmd = ["bash", str(REPO / "scripts" / "gpu_check.sh"), "--tiny", "--work-dir", str(tmp_path / "work")]

@@ -81,6 +81,7 @@ def positives_per_image_and_level(model, images, targets, img_size) -> torch.Ten
     return per_level
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 @pytest.mark.neu_det
 @pytest.mark.parametrize("head", ["conv", "mlp"])
 def test_every_level_box_branch_gets_a_gradient_on_neu_det(tmp_path, head):

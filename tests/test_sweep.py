@@ -225,6 +225,7 @@ def test_a_resumed_run_passes_its_checkpoint_path_to_hydra_literally(path):
     assert hydra_value(f"ckpt_path={runner.quoted(path)}") == path
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 def test_a_killed_sweep_resumes_its_unfinished_run_and_ends_as_an_uninterrupted_one(
         tmp_path, synthetic_root, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))

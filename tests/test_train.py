@@ -52,6 +52,7 @@ def test_eval_needs_a_real_checkpoint(tmp_path):
         evaluate.run(cfg)
 
 
+@pytest.mark.slow  # heavy: a full training run (keeps the fast suite near 10 min on 2 cores)
 @pytest.mark.parametrize(("head", "floor", "gain"),
                          [(["model/head=mlp"], MLP_HEAD_FLOOR, MLP_HEAD_GAIN),
                           (["experiment=fc_head", "model.head.width=256"], FC_HEAD_FLOOR, FC_HEAD_GAIN)],
