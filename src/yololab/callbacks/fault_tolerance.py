@@ -14,7 +14,12 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 
-from yololab.utils.private_api import cluster_environment, restore_train_loader_position, stop_as_on_sigterm
+from yololab.utils.private_api import (
+    cluster_environment,
+    hold_sigterm,
+    restore_train_loader_position,
+    stop_as_on_sigterm,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,8 @@ def checkpoint_dir(trainer: L.Trainer) -> Path:
 
 class PreemptionCheckpoint(L.Callback):
     """On SIGTERM (handled by Lightning, which stops after the current batch on every rank), SIGINT (Ctrl-C,
-    handled the same way) or SIGUSR1 (a SLURM warning signal, ``#SBATCH --signal=USR1@90``), writes
+    handled the same way) or SIGUSR1 (a SLURM warning signal, ``#SBATCH --signal=USR1@90``), writes (after the
+    current batch, or after validation when it comes during one)
     ``checkpoints/last.ckpt`` and stops. ``ckpt_path=last`` in the same run folder resumes from it, mid-epoch
     included, as if the run had not stopped. A second Ctrl-C stops at once and writes nothing: a checkpoint
     taken inside a batch or an epoch's end would not resume exactly (the last good one stays).
@@ -36,6 +42,7 @@ class PreemptionCheckpoint(L.Callback):
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
         self.requested = False
+        self.held = False  # a stop asked for during validation, made when it ends
         self.trainer: L.Trainer | None = None
         self.previous_sigint = None
 
@@ -65,6 +72,20 @@ class PreemptionCheckpoint(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.requested:
             raise SIGTERMException()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        """A stop asked for during validation waits for its end: a checkpoint taken inside validation resumes
+        with that validation's partial sums counted again (val/loss off, Lightning 2.6); one taken after it
+        resumes exactly."""
+        if trainer.state.fn == "fit" and not trainer.sanity_checking and hold_sigterm(trainer):
+            if not self.held:
+                log.info("stop asked for during validation: stopping when it ends")
+            self.held = True
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.held:
+            self.held = False
+            stop_as_on_sigterm(trainer)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if trainer.state.fn != "fit":

@@ -36,6 +36,14 @@ def stop_as_on_sigterm(trainer: L.Trainer) -> None:
     trainer._signal_connector.received_sigterm = True
 
 
+def hold_sigterm(trainer: L.Trainer) -> bool:
+    """Clear the flag ``stop_as_on_sigterm`` (or Lightning's SIGTERM handler) set; whether it was set. Checked
+    against lightning 2.6.6."""
+    held = trainer._signal_connector.received_sigterm
+    trainer._signal_connector.received_sigterm = False
+    return held
+
+
 def restore_train_loader_position(trainer: L.Trainer) -> None:
     """Apply a mid-epoch checkpoint's training-loader position to the loader already built; a no-op unless
     resuming mid-epoch. Lightning applies it only in ``fit_loop.setup_data``, which returns early when
