@@ -50,7 +50,8 @@ def eval_dataset(root: Path, overfit_root: Path, extra: int) -> Path:
     return root
 
 
-@pytest.mark.parametrize("extra", [8, 9])  # 16 images (even over 2 ranks) and 17 (uneven)
+# 16 images (even over 2 ranks; slow) and 17 (uneven)
+@pytest.mark.parametrize("extra", [pytest.param(8, marks=pytest.mark.slow), 9])
 def test_ddp_validation_equals_single_process(tmp_path, overfit_run, overfit_root, extra):
     _, _, run_dir = overfit_run
     root = eval_dataset(tmp_path / "data", overfit_root, extra)

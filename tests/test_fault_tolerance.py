@@ -156,7 +156,7 @@ def test_missing_checkpoint_is_named(tmp_path, synthetic_root):
         train.run(cfg)
 
 
-@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("rank", [pytest.param(0, marks=pytest.mark.slow), 1])  # rank 0 in the slow run
 def test_a_rank_that_raises_ends_the_whole_ddp_job(tmp_path, synthetic_root, rank):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "PYTHONUNBUFFERED": "1"}
     fail = ["+callbacks.fail._target_=tests.helpers.RaiseAtStep", "+callbacks.fail.step=2",
