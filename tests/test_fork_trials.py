@@ -7,6 +7,7 @@ the ``imports=`` key (``yololab.cli.prepare``, what every entry point runs befor
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -87,21 +88,27 @@ ACTS = """
 """
 
 
+def train_then_evaluate(tmp_path, root, overrides, module: str) -> Path:
+    """Train with the fork's ``overrides``; in a new command, eval refuses the checkpoint until ``imports=[module]``
+    is passed, then evaluates it. The checkpoint."""
+    cfg, _ = run_task("train", tmp_path / "train", [f"data.root={root}", *TINY, *overrides], "train")
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    new_command(module)
+    evaluation = [f"ckpt_path={ckpt}", f"data.root={root}", "trainer=cpu", "data.num_workers=0"]
+    with pytest.raises(CheckpointError, match=rf"pass imports=\[{re.escape(module)}\]"):
+        run_task("evaluate", tmp_path / "refused", evaluation, "eval")
+    _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, f"imports=[{module}]"], "eval")
+    assert "val/mAP50-95" in metrics
+    return ckpt
+
+
 @pytest.mark.slow
 def test_trial_1_fork_activation_trains_evaluates_exports(fork, tmp_path, synthetic_root):
     """Files a forker touches: ``myfork_acts/acts.py`` (+ an empty ``__init__.py``); then ``imports=`` on eval,
     predict and export, which each checkpoint names when it is missing."""
     write_package(fork, "myfork_acts", {"acts": ACTS})
     act = ["model.head.activation=myfork_acts.acts.ScaledTanh:2"]
-    cfg, _ = run_task("train", tmp_path / "train", [f"data.root={synthetic_root}", *TINY, *act], "train")
-    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-
-    new_command("myfork_acts.acts")
-    evaluation = [f"ckpt_path={ckpt}", f"data.root={synthetic_root}", "trainer=cpu", "data.num_workers=0"]
-    with pytest.raises(CheckpointError, match=r"pass imports=\[myfork_acts.acts\]"):
-        run_task("evaluate", tmp_path / "refused", evaluation, "eval")
-    _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, "imports=[myfork_acts.acts]"], "eval")
-    assert "val/mAP50-95" in metrics
+    ckpt = train_then_evaluate(tmp_path, synthetic_root, act, "myfork_acts.acts")
     images = f"verify.images={synthetic_root / 'images' / 'val'}"
     _, report = run_task("export", tmp_path / "export", [f"ckpt_path={ckpt}", "imports=[myfork_acts.acts]", images,
                                                          "verify.num_images=2"], "export")
@@ -265,14 +272,7 @@ def test_trial_2_depthwise_head_trains_and_evaluates(fork, tmp_path, synthetic_r
     ``_target_`` override); ``imports=`` on eval, which the checkpoint asks for."""
     write_package(fork, "myfork_heads", {"heads": HEADS_SOURCE})
     head = [DEPTHWISE, "imports=[myfork_heads.heads]"]
-    cfg, _ = run_task("train", tmp_path / "train", [f"data.root={synthetic_root}", *TINY, *head], "train")
-    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    new_command("myfork_heads.heads")
-    evaluation = [f"ckpt_path={ckpt}", f"data.root={synthetic_root}", "trainer=cpu", "data.num_workers=0"]
-    with pytest.raises(CheckpointError, match=r"pass imports=\[myfork_heads.heads\]"):
-        run_task("evaluate", tmp_path / "refused", evaluation, "eval")
-    _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, "imports=[myfork_heads.heads]"], "eval")
-    assert "val/mAP50-95" in metrics
+    train_then_evaluate(tmp_path, synthetic_root, head, "myfork_heads.heads")
 
 
 @pytest.mark.slow
