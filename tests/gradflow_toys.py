@@ -58,8 +58,23 @@ def fit(out: Path, shards: list[list[bool]], batch_size: int, max_steps: int, **
         callbacks=[GradientFlowMonitor(log_every_n_steps=1, histograms=False)], default_root_dir=out,
         use_distributed_sampler=False, **trainer_kwargs,
     )
-    trainer.fit(ChannelToy(shards, batch_size))
+    module = ChannelToy(shards, batch_size)
+    trainer.fit(module)
+    if trainer.is_global_zero:  # the weights the step saw (lr 0): for a reference computed apart from the monitor
+        torch.save(module.model.head.state_dict(), out / "head.pt")
     return out / "metrics.csv"
+
+
+def reference_signal(head_state: dict, samples: torch.Tensor) -> list[float]:
+    """Plain autograd: the norms of the gradient of the mean of head(x)^2 over ``samples`` with respect to the
+    input of each of the head's two weight layers."""
+    conv0, conv1 = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 1, 1)
+    conv0.weight.data, conv0.bias.data = head_state["0.0.weight"], head_state["0.0.bias"]
+    conv1.weight.data, conv1.bias.data = head_state["1.weight"], head_state["1.bias"]
+    x = samples.clone().requires_grad_(True)
+    hidden = torch.relu(conv0(x))
+    loss = conv1(hidden).pow(2).mean()
+    return [g.norm().item() for g in torch.autograd.grad(loss, [x, hidden])]
 
 
 if __name__ == "__main__":  # DDP: rank 0's samples all have channel 1 negative, rank 1's none

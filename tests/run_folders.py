@@ -2,7 +2,8 @@
 (the final metrics), ``csv/metrics.csv`` (learning curve and gradient-flow rows) and ``gradflow_layers.json``.
 
 A made-up study is ``{arm: {seed: final mAP50-95}}``; gradients are given per arm as the norm of each layer
-(the same at every logged step, times a small per-seed factor).
+(the same at every logged step, times a small per-seed factor): weight gradients (``grads``) and the backward
+signal, the gradient with respect to each layer's input (``signals``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ STEPS = 3
 
 def write_run(root: Path, arm: str, seed: int, final: float, activation: str | None = None,
               grads: list[float] | None = None, layers: list[tuple[str, str | None]] | None = None,
-              config: dict | None = None, metrics: dict | None = None) -> Path:
+              config: dict | None = None, metrics: dict | None = None, signal: list[float] | None = None) -> Path:
     """One finished run; ``activation`` None leaves ``model.head.activation`` out of the config; ``config`` and
     ``metrics`` are merged into its config and final metrics."""
     layers = layers or LAYERS
     grads = grads or [1.0] * len(layers)
+    signal = signal or [1.0] * len(layers)
     folder = root / f"{arm}-seed{seed}"
     (folder / "csv").mkdir(parents=True)
     config = merged({"arm": arm, "seed": seed, "model": {"head": {"activation": activation} if activation else {}}},
@@ -54,7 +56,9 @@ def write_run(root: Path, arm: str, seed: int, final: float, activation: str | N
         [{"depth": i, "name": name, "params": 1, "activation": act} for i, (name, act) in enumerate(layers)]))
     scale = 1 + 0.01 * seed
     rows = [{"step": s, **{f"gradflow/grad_norm/{name}": g * scale for (name, _), g in zip(layers, grads,
-                                                                                             strict=True)}}
+                                                                                             strict=True)},
+             **{f"gradflow/input_grad_norm/{name}": g * scale for (name, _), g in zip(layers, signal,
+                                                                                       strict=False)}}
             for s in range(STEPS)]
     rows += [{"epoch": e, "val/mAP50-95": final * (e + 1) / 2} for e in range(2)]
     columns = sorted({k for r in rows for k in r})
@@ -80,12 +84,12 @@ def spec_of(arm: str) -> str:
 
 
 def write_study(root: Path, finals: dict[str, dict[int, float]], activations: dict[str, str | None] | None = None,
-                grads: dict[str, list[float]] | None = None) -> Path:
+                grads: dict[str, list[float]] | None = None, signals: dict[str, list[float]] | None = None) -> Path:
     """Every arm's runs; an arm's activation defaults to the one its name stands for."""
     for arm, by_seed in finals.items():
         activation = (activations or {}).get(arm, spec_of(arm))
         for seed, final in by_seed.items():
-            write_run(root, arm, seed, final, activation, (grads or {}).get(arm))
+            write_run(root, arm, seed, final, activation, (grads or {}).get(arm), signal=(signals or {}).get(arm))
     return root
 
 

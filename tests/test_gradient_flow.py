@@ -75,13 +75,16 @@ def test_leaky_relu_units_never_die(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_gradients_are_read_unscaled_under_mixed_precision(tmp_path, precision):
-    reference = run_monitor(tmp_path / "fp32", "relu")["gradflow/grad_norm/head.1"]
+    reference = run_monitor(tmp_path / "fp32", "relu")
     kwargs = {"precision": precision}
     if precision == "16-mixed":  # an explicit loss scaler: gradients are 1024x larger until unscaled
         scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
         kwargs = {"plugins": [MixedPrecision("16-mixed", "cpu", scaler=scaler)]}
-    mixed = run_monitor(tmp_path / precision, "relu", **kwargs)["gradflow/grad_norm/head.1"]
-    assert mixed == pytest.approx(reference, rel=0.05)
+    mixed = run_monitor(tmp_path / precision, "relu", **kwargs)
+    assert mixed["gradflow/grad_norm/head.1"] == pytest.approx(reference["gradflow/grad_norm/head.1"], rel=0.05)
+    for layer in ("head.0", "head.1"):  # the backward signal too is read unscaled
+        key = f"gradflow/input_grad_norm/{layer}"
+        assert mixed[key] == pytest.approx(reference[key], rel=0.05)
 
 
 def test_nothing_is_hooked_between_logging_steps(tmp_path):
@@ -121,6 +124,79 @@ def test_accumulated_micro_batches_make_one_row_per_optimiser_step(tmp_path):
         assert "gradflow/grad_norm/head.0" in row
 
 
+def test_the_backward_signal_of_accumulated_micro_batches_is_the_whole_steps(tmp_path):
+    """Two micro-batches of 2 give the gradient of the step's loss (their mean): what plain autograd gives for
+    those 4 samples, as for one batch of 4. Layer 0's input is the data (no gradient asked): the monitor asks."""
+    negative = [i % 4 < 2 for i in range(8)]
+    for name, batch_size, accumulate in (("accumulated", 2, 2), ("whole", 4, 1)):
+        row = monitor_rows(gradflow_toys.fit(tmp_path / name, [negative], batch_size=batch_size, max_steps=1,
+                                             accumulate_grad_batches=accumulate))[0]
+        expected = gradflow_toys.reference_signal(torch.load(tmp_path / name / "head.pt"),
+                                                  gradflow_toys.inputs(negative)[:4])
+        signal = [row["gradflow/input_grad_norm/head.0"], row["gradflow/input_grad_norm/head.1"]]
+        assert signal == pytest.approx(expected, rel=1e-5), name
+
+
+class TwoBranchToy(L.LightningModule):
+    """A trainable trunk whose map feeds two branches (as a pyramid level feeds box and class): each branch's
+    first layer gets its own share of the gradient, the trunk gets their sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model = nn.Module()
+        self.model.trunk = nn.Conv2d(4, 6, 1)
+        self.model.head = TwoBranchHead()
+
+    def training_step(self, batch, batch_idx):
+        return sum(y.pow(2).mean() for y in self.model.head([self.model.trunk(batch[0])]))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    def train_dataloader(self):
+        torch.manual_seed(1)
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4, 3, 3)), batch_size=8)
+
+
+class TwoBranchHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.box = nn.Sequential(ConvNormAct(6, 5, 1, activation="leaky_relu:0.1", norm="none"), nn.Conv2d(5, 2, 1))
+        self.cls = nn.Sequential(ConvNormAct(6, 5, 1, activation="elu", norm="none"), nn.Conv2d(5, 3, 1))
+
+    def forward(self, feats):
+        return [self.box(feats[0]), 3.0 * self.cls(feats[0])]
+
+
+def test_each_branch_gets_its_share_of_the_signal_and_the_trunk_their_sum(tmp_path):
+    module = TwoBranchToy()
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=CSVLogger(tmp_path, name="", version=""),
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[GradientFlowMonitor(log_every_n_steps=1, histograms=False)],
+                        default_root_dir=tmp_path)
+    trainer.fit(module)
+    (row,) = monitor_rows(tmp_path / "metrics.csv")
+    # the reference: plain autograd on the same weights (lr 0) and data, every intermediate map a leaf of its own
+    (x,) = next(iter(module.train_dataloader()))
+    head = module.model.head
+    feat = module.model.trunk(x)
+    box_in, cls_in = feat.detach().requires_grad_(True), feat.detach().requires_grad_(True)
+    box_hidden = head.box[0](box_in).detach().requires_grad_(True)
+    cls_hidden = head.cls[0](cls_in).detach().requires_grad_(True)
+    loss_box, loss_cls = head.box[1](box_hidden).pow(2).mean(), (3.0 * head.cls[1](cls_hidden)).pow(2).mean()
+    (g_box_hidden,) = torch.autograd.grad(loss_box, box_hidden)
+    (g_cls_hidden,) = torch.autograd.grad(loss_cls, cls_hidden)
+    (g_box_in,) = torch.autograd.grad(head.box[0](box_in), box_in, g_box_hidden)
+    (g_cls_in,) = torch.autograd.grad(head.cls[0](cls_in), cls_in, g_cls_hidden)
+    expected = {"input_grad_norm/head.box.0": g_box_in.norm(), "input_grad_norm/head.box.1": g_box_hidden.norm(),
+                "input_grad_norm/head.cls.0": g_cls_in.norm(), "input_grad_norm/head.cls.1": g_cls_hidden.norm(),
+                "trunk_grad_norm/level0": (g_box_in + g_cls_in).norm()}
+    for key, value in expected.items():
+        assert row[f"gradflow/{key}"] == pytest.approx(value.item(), rel=1e-5), key
+    assert g_box_in.norm() != pytest.approx((g_box_in + g_cls_in).norm().item(), rel=1e-2)  # the shares differ
+
+
 def test_ddp_statistics_cover_every_rank(tmp_path):
     """Rank 0's shard alone has 2 dead channels of 3; the whole batch has 1."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -129,6 +205,11 @@ def test_ddp_statistics_cover_every_rank(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (row,) = monitor_rows(tmp_path / "metrics.csv")
     assert row["step"] == 0
+    # the backward signal of the loss DDP steps with (the mean of the ranks' losses): all 8 samples' mean
+    samples = torch.cat([gradflow_toys.inputs([True] * 4), gradflow_toys.inputs([False] * 4)])
+    expected = gradflow_toys.reference_signal(torch.load(tmp_path / "head.pt"), samples)
+    assert [row["gradflow/input_grad_norm/head.0"], row["gradflow/input_grad_norm/head.1"]] == pytest.approx(
+        expected, rel=1e-5)
     assert row["gradflow/dead_fraction/head.0"] == pytest.approx(1 / 3)
     assert row["gradflow/negative_fraction/head.0"] == pytest.approx(1 / 2)
     assert row["gradflow/mean_abs_derivative/head.0"] == pytest.approx(1 / 2)

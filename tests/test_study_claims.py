@@ -28,12 +28,16 @@ def study(seeds: int, arm_table=ARMS) -> dict:
     for arm, (activation, offset, factor) in arm_table.items():
         for seed in range(seeds):
             value = 0.5 + NOISE[seed] + offset + (0.0005 * (-1) ** seed if arm == "selu" else 0.0)
+            input_side = factor * (1 + NOISE[seed])  # the backward signal at head.1's input (and head.0's grad)
             rows = [{"epoch": 0, "val/mAP50-95": value / 2}, {"epoch": 1, "val/mAP50-95": value},
-                    *({"gradflow/grad_norm/head.0": factor * (1 + NOISE[seed]) * step, "gradflow/grad_norm/head.1":
-                       2.0 * step, "gradflow/dead_fraction/head.0": 0.1} for step in (1, 2))]
+                    *({"gradflow/grad_norm/head.0": input_side * step, "gradflow/grad_norm/head.1": 2.0 * step,
+                       "gradflow/grad_norm/head.2": 2.0 * step, "gradflow/input_grad_norm/head.0": 5.0 * step,
+                       "gradflow/input_grad_norm/head.1": input_side * step,
+                       "gradflow/input_grad_norm/head.2": 2.0 * step, "gradflow/dead_fraction/head.0": 0.1}
+                      for step in (1, 2))]
             config = {"arm": arm, "seed": seed, "model": {"head": {"activation": activation}}}
             runs.append(make_run(f"{arm}/{seed}", config, {"val/mAP50-95": value}, rows,
-                                 layers=[("head.0", activation), ("head.1", None)]))
+                                 layers=[("head.0", activation), ("head.1", activation), ("head.2", None)]))
     return by_arm(runs, first="relu")
 
 
@@ -168,8 +172,12 @@ def test_arms_come_from_the_config_or_the_name():
 
 def test_measures_of_a_run():
     run = study(1)["leaky_relu_0.01"][0]
-    assert measures.head_grad_norm(run) == pytest.approx(1.3 * 1.004 * 1.5)  # the hidden layer, mean of 2 steps
+    # the hidden layers, each the mean of 2 steps
+    assert measures.head_grad_norm(run) == pytest.approx(math.hypot(1.3 * 1.004 * 1.5, 2.0 * 1.5))
     assert measures.log_gradient_ratio(run) == pytest.approx(math.log10(1.3 * 1.004 / 2.0))  # per step, then mean
+    # the backward signal at the first hidden layer's output over the last's (the trunk's map, 5.0, left out)
+    assert measures.log_backward_ratio(run) == pytest.approx(math.log10(1.3 * 1.004 / 2.0))
+    assert measures.backward_profile(run) == pytest.approx([math.log10(5.0 / 2.0), math.log10(1.3 * 1.004 / 2), 0])
     assert measures.dead_fraction(run) == pytest.approx(0.1)
     assert measures.epochs_to(run, "val/mAP50-95", 0.3) == 2
     assert measures.epochs_to(run, "val/mAP50-95", 0.9) is None
@@ -224,11 +232,11 @@ def test_a_measure_nobody_logged_is_no_data_not_unpaired(tmp_path):
     groups = study(10)
     for runs in groups.values():
         for run in runs:
-            run.grad_steps = []
+            run.signal_steps = []
     vanishing = evaluate(groups, head_design(tmp_path))[1]
     assert vanishing["verdict"] == "inconclusive (no data)"
-    assert vanishing["reason"] == ("no run of relu, leaky_relu_0.01, leaky_relu_0.1 has log10 gradient ratio "
-                                   "(input-side / output-side head layer)")
+    assert vanishing["reason"] == ("no run of relu, leaky_relu_0.01, leaky_relu_0.1 has log10 backward-signal "
+                                   "ratio (first / last hidden layer's output)")
 
 
 def test_rows_of_one_step_are_one_step():

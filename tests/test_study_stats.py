@@ -119,6 +119,25 @@ def test_min_detectable_effect_has_the_stated_power():
     assert stats.min_detectable(0.0, 10, alpha) == 0.0
 
 
+@pytest.mark.parametrize(("sd", "effect", "family"), [(0.0094, 0.01, 3), (0.02, 0.01, 3), (0.005, 0.01, 1)])
+def test_seeds_for_a_power_target_are_the_fewest_with_it(sd, effect, family):
+    """Simulated paired t-tests (independent of the noncentral t): n seeds reach 80% power, n - 1 do not."""
+    alpha = 0.05
+    n = stats.seeds_for(sd, effect, alpha, family)
+    rng = np.random.default_rng(1)
+
+    def power(k: int) -> float:
+        diffs = rng.normal(effect, sd, size=(40000, k))
+        t = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / np.sqrt(k))
+        return float(np.mean(np.abs(t) > scipy_stats.t.ppf(1 - alpha / family / 2, k - 1)))
+
+    assert power(n) >= 0.8 - 0.01
+    if n > 2:
+        assert power(n - 1) < 0.8 + 0.01
+    assert stats.seeds_for(sd, effect, alpha, family, test="sign_flip") >= n  # the permutation floor only adds
+    assert stats.seeds_for(1.0, 1e-6, alpha, family, most=50) is None
+
+
 def test_trend_with_two_levels_is_the_paired_test():
     t = stats.trend([0.0, 0.1], [B, A])
     assert t.change == pytest.approx(np.mean(np.subtract(A, B)))

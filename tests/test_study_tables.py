@@ -2,13 +2,24 @@
 
 import csv
 import json
+import re
+import shutil
+import subprocess
 
 import pytest
+import torch
 
 from yololab.study.results import cost
 from yololab.study.runs import load_runs_dir
 from yololab.study.sections import cost_line
 from yololab.study.tables import command_of, write_tables
+
+
+def cpu_model_from_lscpu() -> str:
+    if shutil.which("lscpu") is None:
+        pytest.skip("lscpu is not installed")
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, env={"LC_ALL": "C"}).stdout
+    return re.search(r"^Model name:\s*(.+)$", out, re.M)[1].strip()
 
 
 def read(path):
@@ -29,6 +40,9 @@ def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
         assert int(row["epochs"]) == 2 and float(row["wall_s"]) > 0
         assert "scripts/train.py" in row["command"] and f"seed={row['seed']}" in row["command"]
         assert row["threads"] == "default"  # the mini sweep sets no thread count
+        # the environment the numbers depend on, against lscpu and torch's own version
+        assert row["cpu_model"] == cpu_model_from_lscpu() and row["torch"] == torch.__version__
+        assert re.fullmatch(r"\d+(\.\d+)+", row["onednn"]) and int(row["torch_threads"]) >= 1
     curves = read(curves_csv)
     assert len(curves) == 8  # 4 runs x 2 epochs
     last = next(c for c in curves if c["run"] == rows[0]["run"] and c["epoch"] == "1")

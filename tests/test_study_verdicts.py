@@ -54,17 +54,32 @@ def test_opposite_effects_are_mixed_and_named(tmp_path):
            "0.00195; significantly higher (opposite to the claim)" in worse
 
 
-def test_a_depth_localised_gradient_loss_is_vanishing(tmp_path):
-    """A 3x smaller gradient at the input-side layer; the overall magnitude is larger (the old measure: 'not
-    supported (opposite)')."""
+def test_a_depth_localised_signal_loss_is_vanishing(tmp_path):
+    """The backward signal 3x smaller at the first hidden layer's output than at the last's; the overall weight-
+    gradient magnitude is larger (the old measure: 'not supported (opposite)'). Position 0 (the trunk's map) is
+    not part of the ratio: its 10x would be another shape's norm."""
+    finals = {"relu": BASE, "leaky_relu_0.1": BASE}
+    grads = {"relu": [1.0, 1.0, 1.0], "leaky_relu_0.1": [3.0, 2.0, 1.0]}
+    signals = {"relu": [1.0, 1.0, 1.0], "leaky_relu_0.1": [10.0, 1 / 3, 1.0]}
+    root = write_study(tmp_path / "runs", finals, grads=grads, signals=signals)
+    vanishing = conclusion(root, tmp_path)[1]
+    assert vanishing.startswith("Supported: leaky_relu_0.1 − relu: -0.48 log10 signal ratio")
+    assert "significantly more vanishing (as claimed)" in vanishing
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| leaky_relu_0.1 | " in text and "| +1.000 | -0.477 | +0.000 |" in text  # the profile, hand computed
+    assert "Beside the verdict, not part of it (its own family, leaky_vanishing (beside))" in text
+
+
+def test_the_weight_gradient_ratio_stays_a_quantity_of_its_own(tmp_path):
+    """A 3x smaller weight gradient at the input-side layer, no backward signal logged (runs before it was)."""
     finals = {"relu": BASE, "leaky_relu_0.1": BASE}
     grads = {"relu": [1.0, 1.0, 1.0], "leaky_relu_0.1": [1 / 3, 2.0, 1.0]}
     root = write_study(tmp_path / "runs", finals, grads=grads)
-    vanishing = conclusion(root, tmp_path)[1]
+    claims = [{**HEAD_CLAIMS[1], "metric": "weight_gradient_ratio"}]
+    study = write_study_file(tmp_path / "weights.yaml", claims=claims)
+    (vanishing,) = conclusion(root, tmp_path, "--study", str(study))
     assert vanishing.startswith("Supported: leaky_relu_0.1 − relu: -0.48 log10 gradient ratio")
-    assert "significantly more vanishing (as claimed)" in vanishing
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "Beside the verdict, not part of it (its own family, leaky_vanishing (beside))" in text
     assert "| leaky_relu_0.1 − relu | log10 overall head gradient magnitude |" in text
 
 

@@ -21,7 +21,8 @@ from yololab.utils.paths import CONFIG_DIR
 ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_relu:0.3", "elu", "selu", "silu",
         "gelu", "mish"]
 SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml", "studies/neu-det/sweep.yaml",
-               "studies/neu-det/selu_preset.yaml", "studies/neu-det/fc_head.yaml"]
+               "studies/neu-det/selu_preset.yaml", "studies/neu-det/fc_head.yaml", "studies/head-probe/mlp_depth2.yaml",
+               "studies/head-probe/mlp_batchnorm.yaml", "studies/head-probe/selu_preset.yaml"]
 
 
 def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
@@ -70,13 +71,18 @@ def check_arm(composed, params):
         assert (composed.model.head._target_, composed.model.head.activation) == ("yololab.models.heads.FCHead",
                                                                                   activation)
         return
-    preset = params["experiment"] == "study/selu_preset"
+    preset = params["experiment"] in ("study/selu_preset", "study/head_probe_selu_preset")
     arm = "selu_preset" if preset else params["model.head.activation"]
     assert composed.arm == arm and composed.seed == params["seed"] and composed.task_name == "study"
     head = composed.model.head
     assert head._target_ == "yololab.models.heads.MLPHead"
     assert head.activation == ("selu" if preset else arm)
-    assert (head.norm, head.dropout > 0) == (("none", True) if preset else ("batch", False))
+    probe = params["experiment"].startswith("study/head_probe")
+    norm = params.get("model.head.norm", "none" if preset or probe else "batch")
+    assert (head.norm, head.dropout > 0) == (norm, preset)
+    if probe:  # on the frozen trunk, at its image size
+        assert list(composed.model.freeze) == ["backbone", "neck"] and composed.data.img_size == 224
+        assert composed.model.init_from.endswith("/trunks/neu_det.pt") and head.depth == params["model.head.depth"]
     if "wandb" in composed.logger:
         assert composed.logger.wandb.group == arm
 

@@ -7,6 +7,13 @@ On logging steps only, for every weight layer whose name matches ``layers``, the
   term reached, such as a pyramid level with no positive anchor) gets no norm that step, so that averages over
   steps and paths cover only the paths that received a gradient; ``gradflow/zero_grad_layers`` counts them;
 - ``gradflow/update_ratio/<layer>``: ||W_after - W_before|| / ||W_before|| across the optimiser step;
+- ``gradflow/input_grad_norm/<layer>``: the backward signal itself, the L2 norm of the gradient of the loss with
+  respect to the layer's input along this layer's path (its input is seen through a view of its own, so a map
+  that feeds two branches gives each branch's share). Vanishing is a property of this signal as it travels from
+  the output layer towards the trunk; a weight gradient mixes it with the forward activations. With a frozen
+  trunk the first layer's input is made a leaf that asks for its gradient, on logging steps only;
+- ``gradflow/trunk_grad_norm/level<i>``: in end-to-end runs, the norm of the gradient that reaches the trunk
+  through the head's i-th input map (every branch together);
 - for layers followed by an activation (a block, :mod:`yololab.nn.protocol`), over the logging batch:
   ``dead_fraction`` (channels through which no gradient flows for any input: max |f'(x)| < 1e-6),
   ``negative_fraction`` (share of negative pre-activations) and ``mean_abs_derivative`` (mean |f'(x)|);
@@ -14,7 +21,9 @@ On logging steps only, for every weight layer whose name matches ``layers``, the
 
 The logging batch is what one optimiser step sees: every micro-batch of a gradient-accumulation window and,
 under DDP, every rank's shard (the per-channel maxima and the counts are all-reduced before the fractions are
-taken). One row per optimiser step, labelled with the step it belongs to (``trainer.global_step`` before the
+taken; a backward-signal norm is the root of the sum over micro-batches and ranks of its squared norms,
+over the world size: the norm of the gradient of the loss the averaged weight gradients belong to). One row per
+optimiser step, labelled with the step it belongs to (``trainer.global_step`` before the
 step, as Lightning labels the metrics a training step logs). Between logging steps nothing is hooked, so the
 monitor costs nothing there.
 """
@@ -34,6 +43,7 @@ from torch import nn
 from yololab.nn import protocol
 
 DEAD_DERIVATIVE = 1e-6
+MAX_TRUNK_INPUTS = 8  # input maps of the head whose gradient is logged (a pyramid has 3)
 
 
 @dataclass
@@ -114,27 +124,59 @@ class _Layer:
     weight: nn.Parameter
     activation: nn.Module | None
     spec: str | None = None  # the activation spec, e.g. "leaky_relu:0.1"; None for a linear layer
+    module: nn.Module | None = None  # the weight layer, whose input's gradient is the backward signal
     before: torch.Tensor | None = None
     tally: ActivationTally | None = None  # since the optimiser step began (all its micro-batches)
     values: dict = field(default_factory=dict)
 
 
+def watch_gradient(x: torch.Tensor, sums: torch.Tensor, index: int) -> torch.Tensor:
+    """``x`` seen through a tensor of its own whose gradient's squared norm is added to ``sums[index]`` in the
+    backward pass; a tensor outside the graph (a frozen trunk's output) becomes a leaf asking for its gradient."""
+    watched = x.view_as(x) if x.requires_grad else x.detach().requires_grad_(True)
+
+    def add(grad: torch.Tensor) -> None:
+        sums[index] += grad.detach().double().pow(2).sum()
+
+    watched.register_hook(add)
+    return watched
+
+
+def signal_norms(sums: torch.Tensor) -> torch.Tensor:
+    """Per entry, the norm of the gradient of the loss whose weight gradients the optimiser steps with: under
+    DDP every rank's squared norms summed, over the world size (DDP averages the ranks' gradients)."""
+    import torch.distributed as dist
+
+    world = 1
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        world = dist.get_world_size()
+        dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+    return sums.sqrt() / world
+
+
 class GradientFlowMonitor(L.Callback):
     """Logs gradient flow through the layers matching ``layers`` (default: every head layer).
 
-    ``log_every_n_steps`` defaults to the trainer's. Disable the whole monitor with
+    ``trunk_inputs`` names the module whose inputs come from the trunk (the gradient reaching it is logged when
+    they ask for one). ``log_every_n_steps`` defaults to the trainer's. Disable the whole monitor with
     ``callbacks.gradient_flow=null``.
     """
 
     def __init__(
         self,
         layers: str = r"^model\.head\.",
+        trunk_inputs: str | None = "model.head",
         log_every_n_steps: int | None = None,
         histograms: bool = True,
         histogram_bins: int = 64,
         histogram_samples: int = 20_000,
     ) -> None:
         self.pattern = re.compile(layers)
+        self.trunk_inputs = trunk_inputs
+        self._entry: nn.Module | None = None  # the module named by trunk_inputs, if the model has it
+        self._signal: torch.Tensor | None = None  # per layer, then per trunk input: summed squared gradient norms
+        self._trunk_levels = 0
+        self._loss_scale = 1.0
         self.every = log_every_n_steps
         self.histograms, self.bins, self.samples = histograms, histogram_bins, histogram_samples
         self.layers: list[_Layer] = []
@@ -147,6 +189,8 @@ class GradientFlowMonitor(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.every = self.every or trainer.log_every_n_steps
         self.layers = select_layers(pl_module, self.pattern)
+        names = dict(pl_module.named_modules())
+        self._entry = names.get(self.trunk_inputs) if self.trunk_inputs else None
         if not self.layers:
             raise ValueError(f"gradient_flow: no trainable layer's name matches {self.pattern.pattern!r}")
         if trainer.is_global_zero:
@@ -161,11 +205,41 @@ class GradientFlowMonitor(L.Callback):
             self._step = trainer.global_step
             for layer in self.layers:
                 layer.values, layer.tally = {}, None
+            self._signal, self._trunk_levels = None, 0
         if self._step is None:
             return
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if layer.activation is not None:
                 self._hooks.append(layer.activation.register_forward_hook(self._make_hook(layer)))
+            if layer.module is not None:
+                self._hooks.append(layer.module.register_forward_pre_hook(self._watch_input(index)))
+        if self._entry is not None:
+            self._hooks.append(self._entry.register_forward_pre_hook(self._watch_trunk))
+
+    def _signal_sums(self, device: torch.device) -> torch.Tensor:
+        """The step's squared-norm sums: one per layer, then room for the trunk's input maps."""
+        if self._signal is None:
+            self._signal = torch.zeros(len(self.layers) + MAX_TRUNK_INPUTS, dtype=torch.float64, device=device)
+        return self._signal
+
+    def _watch_input(self, index: int):
+        def pre_hook(module, args):
+            if self._measuring or not torch.is_grad_enabled() or not args or not torch.is_tensor(args[0]):
+                return None
+            return (watch_gradient(args[0], self._signal_sums(args[0].device), index), *args[1:])
+
+        return pre_hook
+
+    def _watch_trunk(self, module, args):
+        """The head's input maps, when they carry a gradient back to the trunk (end to end, not frozen)."""
+        feats = args[0] if args and isinstance(args[0], (list, tuple)) else None
+        if not feats or not torch.is_grad_enabled() or not all(torch.is_tensor(f) and f.requires_grad for f in feats):
+            return None
+        sums = self._signal_sums(feats[0].device)
+        self._trunk_levels = min(len(feats), MAX_TRUNK_INPUTS)
+        offset = len(self.layers)
+        watched = [watch_gradient(f, sums, offset + i) if i < MAX_TRUNK_INPUTS else f for i, f in enumerate(feats)]
+        return (type(args[0])(watched), *args[1:])
 
     def _make_hook(self, layer: _Layer):
         def hook(module, inputs, output):
@@ -185,6 +259,9 @@ class GradientFlowMonitor(L.Callback):
             return
         self._remove_hooks()
         self._stepped = True
+        # the backward signal was read before the loss scaler's unscaling (fp16 mixed precision): undo it
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        self._loss_scale = float(scaler.get_scale()) if scaler is not None else 1.0
         zero = 0
         for layer in self.layers:
             layer.before = layer.weight.detach().clone()
@@ -204,6 +281,7 @@ class GradientFlowMonitor(L.Callback):
         step, self._step, self._stepped = self._step, None, False
         all_reduce_tallies([layer.tally for layer in self.layers if layer.tally is not None])
         scalars, hists = {"gradflow/zero_grad_layers": float(self._zero_grad_layers)}, {}
+        scalars.update(self._signal_scalars(trainer))
         for layer in self.layers:
             self._finish(layer, hists)
             for key, value in layer.values.items():
@@ -212,6 +290,19 @@ class GradientFlowMonitor(L.Callback):
                 else:
                     scalars[f"gradflow/{key}/{layer.name}"] = value
         self._log(trainer, step, scalars, hists)
+
+    def _signal_scalars(self, trainer: L.Trainer) -> dict[str, float]:
+        """The backward-signal norms of the step; an exactly-zero one (no loss term reached it) is left out, as a
+        weight gradient's is. Every rank takes part in the all-reduce, with sums of one length."""
+        if trainer.world_size > 1 and self._signal is None:
+            self._signal_sums(trainer.strategy.root_device)
+        if self._signal is None:
+            return {}
+        norms = (signal_norms(self._signal) / self._loss_scale).tolist()
+        self._signal = None
+        names = [f"input_grad_norm/{layer.name}" for layer in self.layers]
+        names += [f"trunk_grad_norm/level{i}" for i in range(self._trunk_levels)]
+        return {f"gradflow/{name}": norm for name, norm in zip(names, norms, strict=False) if norm > 0}
 
     def _finish(self, layer: _Layer, hists: dict) -> None:
         """The layer's update ratio and activation statistics into ``layer.values``."""
@@ -267,7 +358,7 @@ def select_layers(pl_module: nn.Module, pattern: re.Pattern) -> list[_Layer]:
     for name, module in pl_module.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)) and pattern.search(name) and module.weight.requires_grad:
             block_name, activation, spec = blocks.get(id(module), (name, None, None))
-            layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation, spec))
+            layers.append(_Layer(block_name.removeprefix("model."), module.weight, activation, spec, module))
     return layers
 
 

@@ -3,10 +3,18 @@
 - ``head_grad_norm``: the overall gradient magnitude in the head's hidden layers (those followed by an
   activation): the root of the sum of their squared weight-gradient norms, each averaged over the logged
   steps. It says nothing about depth, and a lower loss alone lowers it;
-- ``log_gradient_ratio``: vanishing, measured as such: per path through the head (``head.box.0.*``), log10 of
-  the gradient norm at its input-side layer over that at its output-side layer, per logged step; the mean over
-  the paths and the steps. More negative: the gradient shrinks more on its way back to the head's input. A
-  path with no norm at an end in a step (the monitor logs none for an exactly-zero gradient) is left out there;
+- ``log_backward_ratio``: vanishing, measured on the backward signal itself (``input_grad_norm``, the norm of
+  the gradient of the loss with respect to a layer's input): per path through the head (``head.box.0.*``) of at
+  least two hidden layers, log10 of the signal at the first hidden layer's output (the second layer's input) over
+  that at the last hidden layer's output (the output layer's input), per logged step; the mean over the paths and
+  the steps. Both are maps of ``width`` channels, so the norms compare like with like; the first layer's input
+  (the trunk's map, another shape) is left out. More negative: the signal shrinks on its way back towards the
+  trunk; 0: it keeps its size. A path with no signal at an end in a step is left out there;
+- ``backward_profile``: per position along the paths (0: the first layer's input ... D: the output layer's
+  input), the mean log10 of the signal there over the signal at the output layer's input;
+- ``log_gradient_ratio``: the same ratio on weight-gradient norms, input-side layer over output-side layer. It
+  mixes the forward activations into the backward signal and compares tensors of different shapes: kept as a
+  description (``weight_gradient_ratio``), not as the measure of vanishing;
 - ``dead_fraction``: the mean over those layers of the share of channels that pass no gradient for any
   input of a logged batch, averaged over the logged steps;
 - ``epochs_to``: the first epoch (counting from 1) whose validation metric reaches a target.
@@ -61,6 +69,39 @@ def log_gradient_ratio(run: Run) -> float:
     paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers)]
     steps = [v for v in (step_log_ratio(norms, paths) for norms in run.grad_steps) if not math.isnan(v)]
     return statistics.fmean(steps) if steps else math.nan
+
+
+def signal_paths(run: Run) -> list[list[str]]:
+    """The paths through the head with at least two hidden layers (three weight layers), by layer name."""
+    return [[run.layers[i][0] for i in chain] for chain in chains(run.layers) if len(chain) >= 3]
+
+
+def step_signal_ratio(norms: dict[str, float], paths: list[list[str]]) -> float:
+    """Mean over the paths of log10(signal at the second layer's input / at the output layer's input)."""
+    ratios = [math.log10(norms[p[1]] / norms[p[-1]]) for p in paths
+              if norms.get(p[1], 0) > 0 and norms.get(p[-1], 0) > 0]
+    return statistics.fmean(ratios) if ratios else math.nan
+
+
+def log_backward_ratio(run: Run) -> float:
+    paths = signal_paths(run)
+    steps = [v for v in (step_signal_ratio(norms, paths) for norms in run.signal_steps) if not math.isnan(v)]
+    return statistics.fmean(steps) if steps else math.nan
+
+
+def backward_profile(run: Run) -> list[float]:
+    """Mean log10 of the signal at each position of the paths relative to the output layer's input (the last
+    entry 0); positions follow the longest path, NaN where no step has them."""
+    paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers) if len(chain) >= 2]
+    length = max((len(p) for p in paths), default=0)
+    values: list[list[float]] = [[] for _ in range(length)]
+    for norms in run.signal_steps:
+        for path in paths:
+            end = norms.get(path[-1], 0)
+            for position, name in enumerate(path, start=length - len(path)):
+                if end > 0 and norms.get(name, 0) > 0:
+                    values[position].append(math.log10(norms[name] / end))
+    return [statistics.fmean(v) if v else math.nan for v in values]
 
 
 def log10_head_grad_norm(run: Run) -> float:

@@ -9,9 +9,10 @@ label, unit and scale, so that every table and sentence follows the metric. The 
   a faster-rising validation curve has a larger area at the same final value);
 - ``at(KEY, F)``: KEY at the epoch round(F x trainer.max_epochs), at least 1 (e.g. the training loss
   ``at(train/loss_epoch, 0.2)`` at a fifth of the schedule);
-- ``vanishing``: per path through the head, log10 of the gradient norm at its input-side layer over that at
-  its output-side layer (see :mod:`yololab.study.measures`); ``grad_magnitude``: log10 of the overall head
-  gradient magnitude.
+- ``vanishing``: per path through the head of two or more hidden layers, log10 of the backward signal (the
+  gradient with respect to a layer's input) at the first hidden layer's output over that at the last one's (see
+  :mod:`yololab.study.measures`); ``weight_gradient_ratio``: the older measure on weight-gradient norms (input-
+  side over output-side layer); ``grad_magnitude``: log10 of the overall head gradient magnitude.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def quantity(name: str, confidence: float | None = None, where: str = "the study
                                  "declare it (confidence: 0.25), or name a logged key such as val/precision")
         name = f"val/{name}@{confidence:g}"
     if name == "vanishing":
-        return Quantity(name, "log10 gradient ratio (input-side / output-side head layer)", "log10 gradient ratio",
-                        1.0, 0, ("more vanishing", "less vanishing"), measures.log_gradient_ratio)
+        return Quantity(name, "log10 backward-signal ratio (first / last hidden layer's output)",
+                        "log10 signal ratio", 1.0, 0, ("more vanishing", "less vanishing"), measures.log_backward_ratio)
+    if name == "weight_gradient_ratio":
+        return Quantity(name, "log10 weight-gradient ratio (input-side / output-side head layer)",
+                        "log10 gradient ratio", 1.0, 0, ("more vanishing", "less vanishing"),
+                        measures.log_gradient_ratio)
     if name == "grad_magnitude":
         return Quantity(name, "log10 overall head gradient magnitude", "log10 gradient norm", 1.0, 0,
                         ("lower", "higher"), measures.log10_head_grad_norm)
@@ -126,7 +131,8 @@ def quantity(name: str, confidence: float | None = None, where: str = "the study
                         ("lower", "higher"), at_fraction(match["key"], fraction))
     if "(" in name or ")" in name:
         raise StudyDataError(f"{where}: metric {name!r}: use KEY, auc(KEY), at(KEY, FRACTION), precision, recall, "
-                             "f1, vanishing or grad_magnitude (quote at(KEY, F) inside a [..] list)")
+                             "f1, vanishing, weight_gradient_ratio or grad_magnitude (quote at(KEY, F) inside a [..] "
+                             "list)")
     if confidence is not None and (match := AT_CONF.match(name)) and float(match["conf"]) != confidence:
         raise StudyDataError(f"{where}: metric {name!r}: the study's one confidence threshold is {confidence:g}")
     unit, factor, better = scale_of(name)

@@ -101,6 +101,7 @@ def training(groups: dict[str, list[Run]], metric: str, target: float) -> dict:
         reached = [e for e in epochs if e is not None]
         rows[arm] = {"grad_magnitude": spread([measures.head_grad_norm(r) for r in runs]),
                      "gradient_ratio": spread([measures.log_gradient_ratio(r) for r in runs]),
+                     "backward_ratio": spread([measures.log_backward_ratio(r) for r in runs]),
                      "dead_fraction": spread([measures.dead_fraction(r) for r in runs]),
                      "dead_values": [measures.dead_fraction(r) for r in runs], "epochs": epochs, "runs": len(runs),
                      "epochs_mean": float(np.mean(reached)) if reached else math.nan}
@@ -119,8 +120,11 @@ def layouts(groups: dict[str, list[Run]]) -> list[dict]:
         layers = runs[0].layers  # (name, activation or None): which layers are hidden
         by_arm = {arm: np.nanmean([measures.layer_grad_norms(r) for r in runs if r.arm == arm], axis=0).tolist()
                   for arm in groups if any(r.arm == arm for r in runs)}
+        signal = {arm: np.nanmean([measures.backward_profile(r) for r in runs if r.arm == arm and r.signal_steps],
+                                 axis=0).tolist()
+                  for arm in by_arm if any(r.signal_steps for r in runs if r.arm == arm)}
         panels.append({"layers": [list(layer) for layer in layers], "runs": len(runs), "arms": by_arm,
-                       "chains": measures.chains(list(layers))})
+                       "chains": measures.chains(list(layers)), "signal": signal})
     return panels
 
 

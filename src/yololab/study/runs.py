@@ -38,6 +38,7 @@ class Run:
     curves: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> epoch (from 1) -> value
     gradflow: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> layer -> mean over steps
     grad_steps: list[dict[str, float]] = field(default_factory=list)  # per logged step: layer -> gradient norm
+    signal_steps: list[dict[str, float]] = field(default_factory=list)  # per logged step: layer -> input_grad_norm
     layers: list[tuple[str, str | None]] = field(default_factory=list)  # (layer, activation) in depth order
     config: dict = field(default_factory=dict)  # the resolved config
     invalid: dict[str, str] = field(default_factory=dict)  # final metrics logged as no finite number: key -> why
@@ -60,6 +61,7 @@ class Logged:
     curves: dict[str, dict[int, float]]  # metric -> epoch (from 1) -> value
     gradflow: dict[str, dict[str, float]]  # kind -> layer -> mean over the logged steps
     grad_steps: list[dict[str, float]]  # per logged step (rows of one step merged): layer -> norm
+    signal_steps: list[dict[str, float]]  # the same for the backward signal (input_grad_norm)
 
 
 def summarise_rows(rows: Iterable[dict]) -> Logged:
@@ -67,25 +69,26 @@ def summarise_rows(rows: Iterable[dict]) -> Logged:
     W&B history rows)."""
     curves: dict[str, dict[int, float]] = defaultdict(dict)
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
-    grad_steps: dict[object, dict[str, float]] = {}
+    steps: dict[str, dict[object, dict[str, float]]] = {"grad_norm": {}, "input_grad_norm": {}}
     for index, row in enumerate(rows):
         epoch = _number(row.get("epoch"))
         step = _number(row.get("step"))
-        norms = grad_steps.setdefault(("step", step) if step is not None else ("row", index), {})
+        at = ("step", step) if step is not None else ("row", index)
         for key, raw in row.items():
             value = _number(raw)
             if value is None:
                 continue
             if match := GRADFLOW.match(key):
                 sums[(match["kind"], match["layer"])].append(value)
-                if match["kind"] == "grad_norm":
-                    norms[match["layer"]] = value
+                if match["kind"] in steps:
+                    steps[match["kind"]].setdefault(at, {})[match["layer"]] = value
             elif epoch is not None and key not in ("epoch", "step"):
                 curves[key][int(epoch) + 1] = value
     gradflow: dict[str, dict[str, float]] = defaultdict(dict)
     for (kind, layer), values in sums.items():
         gradflow[kind][layer] = statistics.fmean(values)
-    return Logged(dict(curves), dict(gradflow), [norms for norms in grad_steps.values() if norms])
+    return Logged(dict(curves), dict(gradflow), list(steps["grad_norm"].values()),
+                  list(steps["input_grad_norm"].values()))
 
 
 def layers_from_gradflow(gradflow: dict[str, dict[str, float]]) -> list[tuple[str, str | None]]:
@@ -123,7 +126,7 @@ def make_run(name: str, config: dict, final: dict, rows: Iterable[dict], layers=
     problems = {k: why_not_a_number(v) for k, v in final.items()}
     return Run(name, str(arm), int(config["seed"]), activation,
                {k: float(v) for k, v in final.items() if problems[k] is None}, logged.curves, logged.gradflow,
-               logged.grad_steps, layers or layers_from_gradflow(logged.gradflow), config,
+               logged.grad_steps, logged.signal_steps, layers or layers_from_gradflow(logged.gradflow), config,
                {k: why for k, why in problems.items() if why is not None})
 
 

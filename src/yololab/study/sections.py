@@ -205,15 +205,43 @@ def depth_note(r: dict) -> str:
 
 def section_training(r: dict) -> str:
     t = r["training"]
-    rows = [[arm, mean_sd(v["grad_magnitude"], ".3g"), mean_sd(v["gradient_ratio"], ".3f"),
-             mean_sd(v["dead_fraction"], ".3f"), f"{sum(e is not None for e in v['epochs'])}/{v['runs']}",
-             "–" if math.isnan(v["epochs_mean"]) else f"{v['epochs_mean']:.1f}"] for arm, v in t["rows"].items()]
+    signal = any(v.get("backward_ratio", {}).get("n") for v in t["rows"].values())
+    rows = [[arm, mean_sd(v["grad_magnitude"], ".3g"), mean_sd(v["gradient_ratio"], ".3f")]
+            + ([mean_sd(v["backward_ratio"], ".3f")] if signal else [])
+            + [mean_sd(v["dead_fraction"], ".3f"), f"{sum(e is not None for e in v['epochs'])}/{v['runs']}",
+               "–" if math.isnan(v["epochs_mean"]) else f"{v['epochs_mean']:.1f}"] for arm, v in t["rows"].items()]
     return ("## Training dynamics\n\n" + "".join(image(r, i) for i in range(2, 6)) + f"{depth_note(r)}"
             "Overall gradient magnitude: root of the sum over the hidden head layers of the squared weight-gradient "
             "norm, each averaged over the logged steps. Gradient ratio: per path through the head, log10 of the "
             "gradient norm at its input-side layer over that at its output-side layer, per logged step, averaged "
-            "(more negative: more vanishing towards the input). Dead units: share of a hidden layer's channels "
+            "(more negative: more vanishing towards the input). "
+            + (SIGNAL_TEXT if signal else "") + "Dead units: share of a hidden layer's channels "
             f"that pass no gradient for any input of the logged batch. Epochs to target (a description, not a "
             f"test): the first epoch with {t['metric']} ≥ {t['target']:.3f}.\n\n"
-            + table(["arm", "overall gradient magnitude", "log10 gradient ratio (input/output)", "dead fraction",
-                     "reached target", "mean epochs to target"], rows) + "\n")
+            + table(["arm", "overall gradient magnitude", "log10 gradient ratio (input/output)"]
+                    + (["log10 backward-signal ratio (first/last hidden)"] if signal else [])
+                    + ["dead fraction", "reached target", "mean epochs to target"], rows) + "\n"
+            + signal_profiles(r))
+
+
+SIGNAL_TEXT = ("Backward-signal ratio (the measure of vanishing): per path of two or more hidden layers, log10 of the "
+               "norm of the loss's gradient with respect to the first hidden layer's output over that with respect "
+               "to the last hidden layer's output, per logged step, averaged (0: the signal keeps its size on its "
+               "way back; negative: it shrinks). ")
+
+
+def signal_profiles(r: dict) -> str:
+    """Per head layout with a logged backward signal: its mean log10 size at each layer's input, relative to the
+    output layer's input, per arm."""
+    parts = []
+    for panel in r["figures"]["layouts"]:
+        if not panel.get("signal"):
+            continue
+        length = max(len(v) for v in panel["signal"].values())
+        header = ["arm"] + [f"input of layer {i}" for i in range(length - 1)] + ["input of the output layer"]
+        rows = [[arm] + ["–" if math.isnan(x) else f"{x:+.3f}" for x in values]
+                for arm, values in panel["signal"].items()]
+        parts.append(f"Backward signal along the head ({len(panel['layers'])} monitored layers, {panel['runs']} "
+                     "runs): mean log10 of its norm at each position of a path relative to the output layer's "
+                     "input (position 0 is the trunk's map).\n\n" + table(header, rows) + "\n")
+    return "".join(parts)

@@ -224,6 +224,16 @@ def min_detectable(sd: float, n: int, alpha: float, family: int = 1, floor: floa
     return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-10)) * sd / math.sqrt(n)
 
 
+def seeds_for(sd: float, effect: float, alpha: float, family: int = 1, test: str = "paired_t",
+              most: int = 1000) -> int | None:
+    """The fewest seeds (pairs) whose test at ``alpha / family`` detects a mean difference of ``effect`` with
+    :data:`POWER`, given the standard deviation ``sd`` of the paired differences (a pilot's): the smallest n with
+    :func:`min_detectable` <= effect. Holm's first step is ``alpha / family``, so this is what the family's
+    strongest comparison needs. None if no n up to ``most`` does."""
+    floor = 0.0 if test == "paired_t" else None
+    return next((n for n in range(2, most + 1) if min_detectable(sd, n, alpha, family, floor) <= effect), None)
+
+
 def _slope(levels: np.ndarray):
     centred = levels - levels.mean()
     span = levels.max() - levels.min()

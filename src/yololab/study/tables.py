@@ -1,7 +1,7 @@
 """A study's results as two small CSV files, read from its run folders: ``runs.csv`` (every run's final metrics,
-arm, seed, wall time, CPU threads, command and, for a head-probe run, its trunk's sha256) and ``curves.csv`` (per
-run and epoch: the mAPs, the losses, and the mean gradient norm and dead-unit fraction of every monitored head
-layer). Small enough to commit beside a report."""
+arm, seed, wall time, CPU threads, CPU model, instruction sets, library versions, command and, for a head-probe
+run, its trunk's sha256) and ``curves.csv`` (per run and epoch: the mAPs, the losses, and the mean gradient norm
+and dead-unit fraction of every monitored head layer). Small enough to commit beside a report."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from yololab.study import measures
-from yololab.study.runs import GRADFLOW, Run, _number, read_csv
+from yololab.study.runs import GRADFLOW, Run, _number, read_csv, read_structured
 
 FINAL_KEYS = ("val/mAP50", "val/mAP50-95", "val/mAP50_300det", "val/mAP50-95_300det", "val/precision",
               "val/recall", "val/loss")
@@ -80,6 +80,22 @@ def trunk_column(run: Run) -> dict[str, str]:
     return {"trunk_sha256": sha} if sha else {}
 
 
+# runs.csv column: environment.json key
+ENVIRONMENT_COLUMNS = {"cpu_model": "cpu_model", "isa": "isa", "torch": "torch", "onednn": "onednn", "mkl": "mkl",
+                       "torch_threads": "threads"}
+
+
+def environment_columns(folder: Path) -> dict:
+    """The run's CPU model, instruction sets and library versions (``environment.json``, one entry per start;
+    distinct values of a resumed run joined by ' + '); nothing for a run that predates the record."""
+    path = folder / "environment.json"
+    entries = read_structured(path) if path.is_file() else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+        return {}
+    return {column: " + ".join(dict.fromkeys(str(e.get(key)) for e in entries))
+            for column, key in ENVIRONMENT_COLUMNS.items()}
+
+
 def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
     """``runs.csv`` and ``curves.csv`` in ``out`` for the runs read from ``root``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +108,7 @@ def write_tables(runs: list[Run], root: Path, out: Path) -> tuple[Path, Path]:
                          **{k: v for k, v in sorted(run.final.items()) if "@" in k},  # at a fixed confidence
                          "epochs": len(epochs),
                          "wall_s": round(measures.epoch_seconds(run), 1), "threads": measures.threads(run),
-                         "command": command_of(folder), **trunk_column(run)})
+                         **environment_columns(folder), "command": command_of(folder), **trunk_column(run)})
         curve_rows += [{"run": run.name, "arm": run.arm, "seed": run.seed, "epoch": epoch, **values}
                        for epoch, values in epochs.items()]
     runs_csv, curves_csv = out / "runs.csv", out / "curves.csv"

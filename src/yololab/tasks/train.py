@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from yololab.checkpoint_io import AtomicCheckpointIO
 from yololab.checkpoints import check_fits, check_same_run, read_checkpoint
 from yololab.optim import check_optimizer
+from yololab.utils import environment
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
 from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
@@ -147,6 +148,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def _run(cfg: DictConfig) -> dict[str, float]:
     checkpoint = resolve_checkpoint(cfg)
     datamodule, model, trainer = build(cfg, checkpoint)
+    if trainer.is_global_zero:  # what the numbers depend on beyond the command: CPU, libraries, threads
+        environment.record(Path(cfg.paths.output_dir))
     try:
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
