@@ -208,8 +208,7 @@ HEADS_SOURCE = """
     from torch import nn
 
     from yololab.models.heads import register_head
-    from yololab.models.heads.base import PerLevelHead
-    from yololab.nn.activations import Activation
+    from yololab.models.heads.base import HeadArgs, PerLevelHead, Unpack
     from yololab.nn.blocks import ConvNormAct
 
 
@@ -218,17 +217,16 @@ HEADS_SOURCE = """
         \"\"\"Per level: a depthwise 3x3 ConvNormAct, then plain torch 1x1 Conv2d + BatchNorm2d + SiLU, then a
         linear 1x1 conv.\"\"\"
 
-        def __init__(self, in_channels: tuple[int, ...], num_classes: int, strides: tuple[float, ...] = (8, 16, 32),
-                     reg_max: int = 16, activation: Activation = "silu", box_activation: Activation | None = None,
-                     cls_activation: Activation | None = None, norm: str = "batch", img_size: int | None = None):
-            super().__init__(num_classes, reg_max, activation, box_activation, cls_activation, img_size)
+        def __init__(self, in_channels: tuple[int, ...], num_classes: int, norm: str = "batch",
+                     **common: Unpack[HeadArgs]):
+            super().__init__(num_classes, **common)
 
             def branch(kind, c, out, act):
                 return nn.Sequential(ConvNormAct(c, c, 3, activation=act, norm=norm, groups=c),
                                      nn.Conv2d(c, 32, 1, bias=False), nn.BatchNorm2d(32), nn.SiLU(),
                                      nn.Conv2d(32, out, 1))
 
-            self.build_branches(in_channels, strides, branch)
+            self.build_branches(in_channels, self.strides, branch)
 """
 DEPTHWISE = "model.head._target_=myfork_heads.heads.DepthwiseHead"  # a fork's configs/model/head/depthwise.yaml
 

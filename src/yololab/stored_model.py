@@ -22,6 +22,7 @@ import typing
 from pathlib import Path
 
 import torch
+import typing_extensions
 
 from yololab import activation_spec
 from yololab.checkpoints import CheckpointError
@@ -51,6 +52,7 @@ SUPPLIED = {"backbone": {"in_channels"}, "neck": {"in_channels"}, "head": {"in_c
                  "init_from", "init_from_sha256", "freeze", "cache_features"}}  # training's: the weights hold the trunk
 PARTIAL = {"backbone", "neck", "head", "loss"}  # stored as Hydra partials: the detector calls them
 UNIONS = (typing.Union, type(int | None))
+UNPACK = {typing_extensions.Unpack, getattr(typing, "Unpack", typing_extensions.Unpack)}  # typing's from 3.11
 SEQUENCES = (tuple, collections.abc.Sequence)
 # argument -> (lowest, highest): every model yololab trains lies inside; counts this large would take minutes
 # to build even on the meta device, and sizes are bounded again by the state dict
@@ -77,19 +79,34 @@ def arguments(section: dict, key: str, classes: dict[str, type], path) -> tuple[
         cls = imported_class(target, key, path)
     if cls is None:
         fail(path, f"{key}._target_={target!r}".lstrip("."), f"it may only name {', '.join(sorted(classes))}")
-    hints = typing.get_type_hints(cls.__init__)
-    takes = set(inspect.signature(cls).parameters) - SUPPLIED[key]
+    hints = parameters(cls)
     kwargs = {}
     for name, value in section.items():
         if name == "_target_" or name in SUPPLIED[key] or (name == "_partial_" and value is (key in PARTIAL)):
             continue
-        if name not in takes:
-            fail(path, f"{key}.{name}".lstrip("."), f"{cls.__name__} takes no argument {name!r}")
         if name not in hints:
+            fail(path, f"{key}.{name}".lstrip("."), f"{cls.__name__} takes no argument {name!r}")
+        if hints[name] is None:
             fail(path, f"{key}.{name}".lstrip("."), f"{cls.__name__} does not annotate {name!r}: a checkpoint's "
                  "values are checked against the constructor's type annotations")
         kwargs[name] = checked(value, hints[name], f"{key}.{name}".lstrip("."), path)
     return cls, kwargs
+
+
+def parameters(cls: type) -> dict[str, object]:
+    """Every argument ``cls`` takes by keyword, with its type annotation (None: not annotated). A
+    ``**common: Unpack[SomeTypedDict]`` gives the TypedDict's keys and types (a head's shared arguments,
+    ``models.heads.HeadArgs``); any other ``*args`` or ``**kwargs`` gives nothing a checkpoint may set."""
+    hints = typing.get_type_hints(cls.__init__)
+    found: dict[str, object] = {}
+    for name, param in inspect.signature(cls).parameters.items():
+        if param.kind is param.VAR_KEYWORD and typing.get_origin(hints.get(name)) in UNPACK:
+            (typed_dict,) = typing.get_args(hints[name])
+            if typing_extensions.is_typeddict(typed_dict):
+                found.update(typing.get_type_hints(typed_dict))
+        elif param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
+            found[name] = hints.get(name)
+    return found
 
 
 def component_classes(key: str) -> dict[str, type]:

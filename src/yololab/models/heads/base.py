@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -11,6 +13,13 @@ from scipy.optimize import brentq
 from torch import nn
 
 from yololab.nn.activations import Activation, ActivationSpec
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # typing-extensions comes with torch
+    from typing_extensions import Unpack
+
+__all__ = ["REFERENCE_IMG_SIZE", "DetectionHead", "HeadArgs", "PerLevelHead", "Unpack", "box_prior_logits"]
 
 # the input size at which the reference's uniform box bins give every level a box that suits it
 REFERENCE_IMG_SIZE = 640
@@ -37,26 +46,48 @@ def box_prior_logits(reg_max: int, img_size: int | None) -> torch.Tensor:
     return torch.from_numpy(brentq(mean_minus_target, -50.0, 0.0, xtol=1e-12) * bins).float()
 
 
+class HeadArgs(TypedDict, total=False):
+    """The keyword arguments every head takes and hands to :class:`DetectionHead`, which gives their defaults: a
+    head's constructor is ``(self, in_channels, num_classes, <its own>, **common: Unpack[HeadArgs])`` calling
+    ``super().__init__(num_classes, **common)``. A checkpoint's ``model.head`` values are checked against these
+    types (``stored_model.parameters``)."""
+
+    strides: tuple[float, ...]
+    reg_max: int
+    activation: Activation
+    box_activation: Activation | None
+    cls_activation: Activation | None
+    img_size: int | None
+
+
 class DetectionHead(nn.Module):
     """A head maps neck features to raw maps [B, 4 * reg_max + num_classes, H, W], one per level.
 
     The box branch predicts ``reg_max`` distance bins per side, the class branch one logit per
-    class. Both branches end in a linear layer; each may have its own activation spec.
+    class. Both branches end in a linear layer; each may have its own activation spec (``box_activation``,
+    ``cls_activation``; None: ``activation``). ``strides`` are the levels' (the head's body reads
+    ``self.strides``); ``img_size`` is the input size the box bias starts for (see :func:`box_prior_logits`).
+    The arguments after ``num_classes`` are :class:`HeadArgs` (a test keeps the two alike), in the order they had
+    before it: a fork head calling ``super().__init__(num_classes, reg_max, activation, box_activation,
+    cls_activation, img_size)`` still works.
     """
 
     def __init__(
         self,
         num_classes: int,
-        reg_max: int,
-        activation: Activation,
-        box_activation: Activation | None,
-        cls_activation: Activation | None,
+        reg_max: int = 16,
+        activation: Activation = "silu",
+        box_activation: Activation | None = None,
+        cls_activation: Activation | None = None,
         img_size: int | None = None,
+        strides: tuple[float, ...] = (8, 16, 32),
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.reg_max = reg_max
-        self.img_size = img_size  # the input size the box bias starts for (see box_prior_logits)
+        self.strides = tuple(strides)
+        self.img_size = img_size
+        self.act_spec = ActivationSpec.parse(activation)
         self.box_spec = ActivationSpec.parse(box_activation or activation)
         self.cls_spec = ActivationSpec.parse(cls_activation or activation)
 
