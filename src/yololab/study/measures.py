@@ -65,34 +65,31 @@ def step_log_ratio(norms: dict[str, float], paths: list[list[str]]) -> float:
     return statistics.fmean(ratios) if ratios else math.nan
 
 
-def log_gradient_ratio(run: Run) -> float:
-    paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers)]
-    steps = [v for v in (step_log_ratio(norms, paths) for norms in run.grad_steps) if not math.isnan(v)]
-    return statistics.fmean(steps) if steps else math.nan
+def named_paths(run: Run, min_layers: int) -> list[list[str]]:
+    """The head's paths (``chains``) of at least ``min_layers`` weight layers, by layer name."""
+    return [[run.layers[i][0] for i in chain] for chain in chains(run.layers) if len(chain) >= min_layers]
 
 
-def signal_paths(run: Run) -> list[list[str]]:
-    """The paths through the head with at least two hidden layers (three weight layers), by layer name."""
-    return [[run.layers[i][0] for i in chain] for chain in chains(run.layers) if len(chain) >= 3]
-
-
-def step_signal_ratio(norms: dict[str, float], paths: list[list[str]]) -> float:
-    """Mean over the paths of log10(signal at the second layer's input / at the output layer's input)."""
-    ratios = [math.log10(norms[p[1]] / norms[p[-1]]) for p in paths
-              if norms.get(p[1], 0) > 0 and norms.get(p[-1], 0) > 0]
+def mean_step_ratio(steps: list[dict[str, float]], paths: list[list[str]]) -> float:
+    """Mean over logged steps of ``step_log_ratio``; NaN when no step has a ratio."""
+    ratios = [v for v in (step_log_ratio(norms, paths) for norms in steps) if not math.isnan(v)]
     return statistics.fmean(ratios) if ratios else math.nan
 
 
+def log_gradient_ratio(run: Run) -> float:
+    return mean_step_ratio(run.grad_steps, named_paths(run, 1))
+
+
 def log_backward_ratio(run: Run) -> float:
-    paths = signal_paths(run)
-    steps = [v for v in (step_signal_ratio(norms, paths) for norms in run.signal_steps) if not math.isnan(v)]
-    return statistics.fmean(steps) if steps else math.nan
+    """Signal at the first hidden layer's output (the second layer's input) over the last hidden layer's output,
+    on paths with at least two hidden layers."""
+    return mean_step_ratio(run.signal_steps, [p[1:] for p in named_paths(run, 3)])
 
 
 def backward_profile(run: Run) -> list[float]:
     """Mean log10 of the signal at each position of the paths relative to the output layer's input (the last
     entry 0); positions follow the longest path, NaN where no step has them."""
-    paths = [[run.layers[i][0] for i in chain] for chain in chains(run.layers) if len(chain) >= 2]
+    paths = named_paths(run, 2)
     length = max((len(p) for p in paths), default=0)
     values: list[list[float]] = [[] for _ in range(length)]
     for norms in run.signal_steps:
