@@ -82,7 +82,7 @@ def tiny_run(tmp_path_factory, synthetic_root):
 
     tmp_path = tmp_path_factory.mktemp("tiny")
     cfg = compose_config(tmp_path, [f"data.root={synthetic_root}", "data.synthetic=null", "data.img_size=64",
-                                    "data.batch_size=4", "data.num_workers=0", "logger=csv", "trainer=cpu",
+                                    "data.batch_size=4", "data.loader.num_workers=0", "logger=csv", "trainer=cpu",
                                     "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                                     "trainer.limit_val_batches=1", "callbacks.validation_report=null"])
     return cfg, train.run(cfg), Path(cfg.paths.output_dir)
@@ -97,7 +97,7 @@ def neu_det_or_skip() -> Path:
 # the scale of the mini sweep's runs: two epochs of two batches on the small synthetic set
 MINI_SWEEP_OVERRIDES = [
     "logger=csv", "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-    "trainer.log_every_n_steps=1", "data.synthetic=null", "data.batch_size=8", "data.num_workers=0",
+    "trainer.log_every_n_steps=1", "data.synthetic=null", "data.batch_size=8", "data.loader.num_workers=0",
 ]
 
 
@@ -149,6 +149,6 @@ def trunk_checkpoint(tmp_path_factory, synthetic_root) -> Path:
 
 TRUNK_RUN_OVERRIDES = [
     "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-    "data.synthetic=null", "data.batch_size=8", "data.num_workers=0", "data.img_size=160",
+    "data.synthetic=null", "data.batch_size=8", "data.loader.num_workers=0", "data.img_size=160",
     "callbacks.validation_report=null", "trainer.log_every_n_steps=1",
 ]

@@ -12,11 +12,11 @@ from yololab.tasks import benchmark
 
 def test_benchmark_runs_each_variant_and_writes_json(tmp_path, synthetic_root, capsys):
     cfg = compose_config(tmp_path, [f"data.root={synthetic_root}", "data=synthetic", "data.synthetic=null",
-                                    "data.img_size=64", "data.batch_size=4", "data.num_workers=0",
+                                    "data.img_size=64", "data.batch_size=4", "data.loader.num_workers=0",
                                     "benchmark.warmup=1", "benchmark.steps=3", "benchmark.loader_batches=2",
                                     "trainer.log_every_n_steps=2", "callbacks.validation_report=null"],
                          config_name="benchmark")
-    cfg.benchmark.variants = OmegaConf.create({"all_off": {"model.channels_last": False, "data.ram_cache": False},
+    cfg.benchmark.variants = OmegaConf.create({"all_off": {"model.channels_last": False, "data.cache.ram": False},
                                                "default": {}})
     report = benchmark.run(cfg)
     written = json.loads((tmp_path / "run" / "benchmark.json").read_text())

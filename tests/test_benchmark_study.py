@@ -74,6 +74,6 @@ def test_the_benchmark_runs_every_way_of_sharing_the_cpu_and_estimates_runs_per_
             assert f"CPU threads: {result['threads']}" in (run / "console.log").read_text()
             assert len(epoch_times(run / "csv" / "metrics.csv")) == 3
             data = yaml.safe_load((run / "config.yaml").read_text())["data"]
-            assert data["close_mosaic"] == 1 and data["ram_cache"] == ("no RAM cache" not in result["variant"])
+            assert data["close_mosaic"] == 1 and data["cache"]["ram"] == ("no RAM cache" not in result["variant"])
         # validating less often saves the validation time the runs measured
         assert result["val_s"] > 0 and result["runs_per_hour"]["3"] > result["runs_per_hour"]["1"]

@@ -34,7 +34,7 @@ def last_ckpt(tiny_run) -> Path:
 
 
 def entry_config(tmp_path, name: str, ckpt, root: Path, extra=()):
-    args = {"eval": ["trainer=cpu", f"data.root={root}", "data.num_workers=0", "data.batch_size=4",
+    args = {"eval": ["trainer=cpu", f"data.root={root}", "data.loader.num_workers=0", "data.batch_size=4",
                      "trainer.limit_val_batches=1"],
             "predict": [f"input={root / 'images'}", f"output={tmp_path / 'out'}"],
             "export": [f"output={tmp_path / 'model.onnx'}"]}[name]
@@ -51,7 +51,8 @@ def test_eval_takes_no_dataset_from_the_checkpoint(tiny_run, tmp_path):
             "seed": 0})
 
     ckpt = edited(last_ckpt(tiny_run), tmp_path / "shared.ckpt", plant)
-    cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu", "data.num_workers=0"], config_name="eval")
+    cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", "trainer=cpu", "data.loader.num_workers=0"],
+                         config_name="eval")
     with pytest.raises(ValueError, match=r"data\.root is required: the dataset to evaluate on"):
         evaluate.run(cfg)
     assert not (tmp_path / "victim").exists()
@@ -61,7 +62,7 @@ def test_eval_takes_no_cache_folder_from_the_checkpoint(tiny_run, synthetic_root
     victim = tmp_path / "victim"
 
     def plant(meta):
-        meta["config"]["data"]["check_cache_dir"] = str(victim)
+        meta["config"]["data"]["cache"]["check_dir"] = str(victim)
 
     ckpt = edited(last_ckpt(tiny_run), tmp_path / "shared.ckpt", plant)
     metrics = evaluate.run(entry_config(tmp_path, "eval", ckpt, synthetic_root))

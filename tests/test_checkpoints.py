@@ -41,3 +41,24 @@ def test_a_fifo_is_not_a_regular_file(tmp_path):
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     with pytest.raises(CheckpointError, match=r"model\.ckpt: not a checkpoint \(not a regular file\)"):
         read_checkpoint(fifo)  # never opened: opening a FIFO for reading blocks until a writer comes
+
+
+def test_a_run_stored_before_the_loader_and_cache_groups_still_resumes():
+    """A checkpoint whose config has the loader and cache keys flat (before ``data.loader`` and ``data.cache``)
+    resumes under the grouped keys, changed or not (a resume may change them); what makes the run is still held."""
+    from yololab.checkpoints import check_same_run
+
+    flat = {"seed": 0, "data": {"root": "/d", "batch_size": 16, "num_workers": 2, "pin_memory": True,
+                                "persistent_workers": True, "worker_nice": 10, "ram_cache": True,
+                                "check_cache_dir": None}}
+    grouped = {"seed": 0, "data": {
+        "root": "/d", "batch_size": 16,
+        "loader": {"_target_": "yololab.data.datamodule.LoaderSettings", "num_workers": 0, "pin_memory": False,
+                   "persistent_workers": False, "worker_nice": 0},
+        "cache": {"_target_": "yololab.data.datamodule.CacheSettings", "ram": False, "check_dir": "/cache"}}}
+    stored = {"yololab": {"config": flat}}
+    check_same_run(stored, grouped, "old.ckpt")
+    grouped["data"]["batch_size"] = 8
+    with pytest.raises(CheckpointError, match=r"old\.ckpt is another run's checkpoint: its config differs from this "
+                                              r"command's at 1 key\(s\): data\.batch_size: 16 there, 8 here\."):
+        check_same_run(stored, grouped, "old.ckpt")

@@ -17,7 +17,7 @@ def test_a_training_run_prints_each_line_once(tmp_path, synthetic_root):
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SILENT", "HYDRA_FULL_ERROR")}
     env.update(PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]), WANDB_MODE="offline")
     cmd = [sys.executable, str(REPO / "scripts" / "train.py"), f"data.root={synthetic_root}", "data.synthetic=null",
-           "data.num_workers=0", "data.batch_size=8", "trainer.max_epochs=1", "trainer.limit_train_batches=1",
+           "data.loader.num_workers=0", "data.batch_size=8", "trainer.max_epochs=1", "trainer.limit_train_batches=1",
            "trainer.limit_val_batches=1", "callbacks.validation_report=null", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     console = proc.stdout + proc.stderr

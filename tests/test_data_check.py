@@ -14,7 +14,7 @@ from tests.conftest import compose_config
 from tests.writers import distinct_image, write_coco, write_voc, write_yolo
 
 from yololab.data.check import scan
-from yololab.data.datamodule import DefectDataModule
+from yololab.data.datamodule import CacheSettings, DefectDataModule, LoaderSettings
 from yololab.data.formats import open_dataset
 from yololab.data.image_cache import ImageCache
 from yololab.data.records import DataError
@@ -104,7 +104,7 @@ def test_check_data_script_prints_the_report(tmp_path, capsys):
 
 def test_check_data_keeps_its_verdicts_in_the_cache_dir(tmp_path):
     root, cache = broken_yolo(tmp_path / "ds"), tmp_path / "cache"
-    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", f"data.check_cache_dir={cache}"],
+    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", f"data.cache.check_dir={cache}"],
                          config_name="check_data")
     assert check_data.run(cfg) == 0
     (saved,) = cache.glob("*.json")
@@ -117,7 +117,7 @@ def test_check_data_keeps_its_verdicts_in_the_cache_dir(tmp_path):
 
 def test_training_skips_corrupt_images_with_one_summary_warning(tmp_path, caplog):
     root = broken_yolo(tmp_path / "ds")
-    dm = DefectDataModule(str(root), img_size=64, num_workers=0)
+    dm = DefectDataModule(str(root), img_size=64, loader=LoaderSettings(num_workers=0))
     with caplog.at_level(logging.WARNING):
         dm.setup("fit")
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -133,8 +133,8 @@ def test_training_skips_corrupt_images_with_one_summary_warning(tmp_path, caplog
 def test_fatal_problems_stop_training_before_it_starts(tmp_path):
     root = broken_yolo(tmp_path / "ds")
     add_fatal(root)
-    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "logger=csv",
-                                    "trainer.max_epochs=1"])
+    cfg = compose_config(tmp_path, [f"data.root={root}", "data.synthetic=null", "data.loader.num_workers=0",
+                                    "logger=csv", "trainer.max_epochs=1"])
     with pytest.raises(DataError) as err:
         train.run(cfg)
     assert str(err.value) == (
@@ -239,11 +239,12 @@ def test_the_scan_hands_over_known_images_too(tmp_path):
 
 
 def test_the_datamodule_owns_one_cache_its_datasets_share(synthetic_root):
-    datamodule = DefectDataModule(str(synthetic_root), img_size=64, ram_cache=True, num_workers=0)
+    datamodule = DefectDataModule(str(synthetic_root), img_size=64, loader=LoaderSettings(num_workers=0),
+                                  cache=CacheSettings(ram=True))
     datamodule.setup("fit")
     train_set, val_set = datamodule.datasets["train"], datamodule.datasets["val"]
     assert train_set.cache is val_set.cache and len(train_set.cache) == 64
     assert all(r.path in train_set.cache for r in train_set.records + val_set.records)
-    assert DefectDataModule(str(synthetic_root), img_size=64, num_workers=0).ram_cache is False
-    with pytest.raises(ValueError, match=r"data\.ram_cache='ram': true or false"):
-        DefectDataModule(str(synthetic_root), ram_cache="ram")
+    assert DefectDataModule(str(synthetic_root), img_size=64).cache == CacheSettings(ram=False, check_dir=None)
+    with pytest.raises(ValueError, match=r"data\.cache\.ram='ram': true or false"):
+        CacheSettings(ram="ram")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tests.writers import distinct_image, write_coco, write_voc, write_yolo
 
-from yololab.data.datamodule import DefectDataModule
+from yololab.data.datamodule import DefectDataModule, LoaderSettings
 from yololab.data.dataset import DetectionDataset
 from yololab.data.formats import open_dataset
 from yololab.data.records import DataError
@@ -166,7 +166,7 @@ def test_stratified_split_keeps_the_rarest_class_in_both_halves():
 
 def test_yolo_with_only_a_train_split_is_split_too(tmp_path):
     root = write_yolo(tmp_path / "yolo", {"train": single_set(5)["all"]}, NAMES)
-    dm = DefectDataModule(str(root), img_size=64, num_workers=0, val_fraction=0.2, split_seed=0)
+    dm = DefectDataModule(str(root), img_size=64, loader=LoaderSettings(num_workers=0), val_fraction=0.2, split_seed=0)
     dm.setup("fit")
     assert len(dm.datasets["train"]) == 16 and len(dm.datasets["val"]) == 4
 

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tests.conftest import compose_config
 
-from yololab.data.datamodule import DefectDataModule
+from yololab.data.datamodule import DefectDataModule, LoaderSettings
 from yololab.data.synthetic import SyntheticDefects
 from yololab.metrics import build_map_metric
 from yololab.tasks import evaluate
@@ -25,7 +25,7 @@ def test_ddp_cpu_trains_and_validates(tmp_path, synthetic_root):
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     cmd = [
         sys.executable, str(REPO / "scripts" / "train.py"), "trainer=ddp_cpu", "trainer.devices=2",
-        f"data.root={synthetic_root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8",
+        f"data.root={synthetic_root}", "data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=8",
         "trainer.max_epochs=1", "trainer.limit_train_batches=2", "logger=csv", f"hydra.run.dir={tmp_path}",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -56,7 +56,7 @@ def test_ddp_validation_equals_single_process(tmp_path, overfit_run, overfit_roo
     _, _, run_dir = overfit_run
     root = eval_dataset(tmp_path / "data", overfit_root, extra)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    overrides = [f"ckpt_path={ckpt}", f"data.root={root}", "data.batch_size=3", "data.num_workers=0"]
+    overrides = [f"ckpt_path={ckpt}", f"data.root={root}", "data.batch_size=3", "data.loader.num_workers=0"]
     single = evaluate.run(compose_config(tmp_path / "single", [*overrides, "trainer=cpu"], config_name="eval"))
     assert 0.05 < single["val/mAP50"] < 0.999  # a non-trivial value to compare
 
@@ -90,7 +90,8 @@ def evaluate_val_shard(rank: int, world: int, root: str, store: str, out: str) -
     """One DDP rank: the images the real val loader gives it, fed to the real gathered mAP."""
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        datamodule = DefectDataModule(root, img_size=64, batch_size=3, num_workers=0, persistent_workers=False)
+        datamodule = DefectDataModule(root, img_size=64, batch_size=3,
+                                      loader=LoaderSettings(num_workers=0, persistent_workers=False))
         datamodule.setup("validate")
         indices = [i for batch in datamodule.val_dataloader() for i in batch["indices"].tolist()]
         metric = build_map_metric()

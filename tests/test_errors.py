@@ -89,8 +89,10 @@ def test_the_script_prints_the_message_alone_and_exits_with_1(tmp_path):
     assert full.returncode == 1 and "Traceback (most recent call last)" in full.stderr
 
 
-@pytest.mark.parametrize(("override", "new"), [("data.cache=null", "data.ram_cache=true|false"),
-                                               ("+data.scan_cache=/tmp/x", "data.check_cache_dir=<folder>")])
+@pytest.mark.parametrize(("override", "new"), [("data.cache=null", "data.cache.ram=true|false"),
+                                               ("+data.scan_cache=/tmp/x", "data.cache.check_dir=<folder>"),
+                                               ("data.num_workers=0", "data.loader.num_workers=<n>"),
+                                               ("data.ram_cache=false", "data.cache.ram=true|false")])
 def test_a_renamed_key_names_its_new_name(tmp_path, override, new):
     proc = train_script(tmp_path, override)
     assert proc.returncode == 1
@@ -100,8 +102,9 @@ def test_a_renamed_key_names_its_new_name(tmp_path, override, new):
 @pytest.mark.parametrize(("override", "message"), [
     ("seed=abc", "seed='abc': the seed must be an integer in [0, 4294967295]"),
     ("seed=-1", "seed=-1: the seed must be an integer in [0, 4294967295]"),
-    ("data.num_workers=-1", "data.num_workers=-1: the loader's worker processes: an integer >= 0 (0: load in the "
-                            "main process)"),
+    ("data.loader.num_workers=-1", "data.loader.num_workers=-1: the loader's worker processes: an integer >= 0 "
+                                   "(0: load in the main process)"),
+    ("data.cache.ram=yes", "data.cache.ram='yes': true or false"),
     ("data.close_mosaic=-3", "data.close_mosaic=-3: the last epochs without mosaic and mixup: an integer >= 0"),
     ("trainer.max_epochs=-5", "trainer.max_epochs=-5: an integer >= 0, -1 for no limit, or null (Lightning's "
                               "default)"),
@@ -128,13 +131,14 @@ def test_valid_settings_pass_and_the_precisions_are_lightnings():
     lightning = {v for alias in get_args(_PRECISION_INPUT) for v in get_args(alias)}
     assert set(PRECISIONS + SHORT_PRECISIONS) == lightning
     for key, value in [("trainer.max_epochs", -1), ("trainer.max_epochs", 0), ("trainer.precision", "bf16-mixed"),
-                       ("trainer.precision", 16), ("seed", 0), ("seed", 2**32 - 1), ("data.num_workers", 0)]:
+                       ("trainer.precision", 16), ("seed", 0), ("seed", 2**32 - 1), ("data.loader.num_workers", 0)]:
         check(key, value)
 
 
 @pytest.mark.parametrize(("script", "overrides", "message"), [
     ("train.py", ["seed=abc"], "seed='abc': the seed must be an integer in [0, 4294967295]"),
-    ("eval.py", ["ckpt_path=none.ckpt", "data.num_workers=-1"], "data.num_workers=-1: the loader's worker processes"),
+    ("eval.py", ["ckpt_path=none.ckpt", "data.loader.num_workers=-1"],
+     "data.loader.num_workers=-1: the loader's worker processes"),
 ])
 def test_a_bad_setting_stops_the_script_with_its_message_alone(tmp_path, script, overrides, message):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

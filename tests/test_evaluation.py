@@ -83,7 +83,7 @@ def test_the_metric_gets_the_annotations_not_the_transformed_targets(tmp_path):
     root = write_yolo(tmp_path / "data", {"train": {"a.png": (distinct_image(0, 200, 200), boxes)},
                                           "val": {"b.png": (distinct_image(1, 200, 200), boxes)}}, NAMES)
     cfg = compose_config(tmp_path, ["data.synthetic=null", f"data.root={root}", "data.img_size=64",
-                                    "data.num_workers=0", "data.batch_size=1", "logger=none"])
+                                    "data.loader.num_workers=0", "data.batch_size=1", "logger=none"])
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model, class_names=NAMES)
     collect = Collect()

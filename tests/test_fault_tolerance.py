@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def base(root) -> list[str]:
     # 48 train images / batch 8: 6 steps per epoch
-    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
+    return [f"data.root={root}", "data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=8", "logger=csv",
             "trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.validation_report=null",
             "trainer.log_every_n_steps=1"]
 

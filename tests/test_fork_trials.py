@@ -21,7 +21,7 @@ from yololab.data.formats import FORMATS
 from yololab.models.heads import HEADS
 from yololab.utils import imports
 
-TINY = ["data.synthetic=null", "data.img_size=64", "data.batch_size=4", "data.num_workers=0", "logger=csv",
+TINY = ["data.synthetic=null", "data.img_size=64", "data.batch_size=4", "data.loader.num_workers=0", "logger=csv",
         "trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
         "callbacks.validation_report=null"]
 
@@ -94,7 +94,7 @@ def train_then_evaluate(tmp_path, root, overrides, module: str) -> Path:
     cfg, _ = run_task("train", tmp_path / "train", [f"data.root={root}", *TINY, *overrides], "train")
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     new_command(module)
-    evaluation = [f"ckpt_path={ckpt}", f"data.root={root}", "trainer=cpu", "data.num_workers=0"]
+    evaluation = [f"ckpt_path={ckpt}", f"data.root={root}", "trainer=cpu", "data.loader.num_workers=0"]
     with pytest.raises(CheckpointError, match=rf"pass imports=\[{re.escape(module)}\]"):
         run_task("evaluate", tmp_path / "refused", evaluation, "eval")
     _, metrics = run_task("evaluate", tmp_path / "eval", [*evaluation, f"imports=[{module}]"], "eval")

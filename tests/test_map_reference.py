@@ -89,14 +89,14 @@ def test_a_trained_checkpoint_on_neu_det_val_equals_pycocotools(tmp_path):
     gave the metric, evaluated by pycocotools, give the same figures to 1e-6."""
     root = neu_det_or_skip()
     cfg = compose_config(tmp_path / "train", [
-        "data=neu_det", f"data.root={root}", "data.img_size=64", "data.num_workers=0", "data.ram_cache=false",
+        "data=neu_det", f"data.root={root}", "data.img_size=64", "data.loader.num_workers=0", "data.cache.ram=false",
         "logger=none", "callbacks=[model_checkpoint]", "trainer=cpu", "trainer.max_epochs=1",
         f"trainer.limit_train_batches={TRAIN_BATCHES}", "trainer.limit_val_batches=0", "model.scheduler=null",
     ])
     train.run(cfg)
     saved = tmp_path / "evaluation.pt"
     eval_cfg = compose_config(tmp_path / "eval", [
-        f"ckpt_path={cfg.paths.output_dir}/checkpoints/last.ckpt", "trainer=cpu", "data.num_workers=0",
+        f"ckpt_path={cfg.paths.output_dir}/checkpoints/last.ckpt", "trainer=cpu", "data.loader.num_workers=0",
         "+callbacks.save._target_=tests.helpers.SaveEvaluation", f"+callbacks.save.path={saved}",
     ], config_name="eval")
     metrics = evaluate.run(eval_cfg)

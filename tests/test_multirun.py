@@ -24,7 +24,7 @@ from yololab.utils.paths import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 # one epoch of two batches on the small synthetic set
-TINY = ["data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "trainer.max_epochs=1",
+TINY = ["data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=8", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1"]
 
 

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from tests.conftest import neu_det_or_skip
 
-from yololab.data.datamodule import DefectDataModule
+from yololab.data.datamodule import DefectDataModule, LoaderSettings
 from yololab.data.stats import dataset_stats
 
 pytestmark = pytest.mark.neu_det
@@ -21,7 +21,7 @@ def label_file_counts(root, split: str) -> Counter:
 
 def test_neu_det_loads_with_the_counts_of_its_label_files():
     root = neu_det_or_skip()
-    dm = DefectDataModule(str(root), img_size=224, num_workers=0)
+    dm = DefectDataModule(str(root), img_size=224, loader=LoaderSettings(num_workers=0))
     dm.setup("fit")
     assert dm.reader.name == "yolo"
     assert dm.class_names == ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]

@@ -43,7 +43,7 @@ def refusal(run, cfg, match: str) -> str:
 
 
 def short_run(root) -> list[str]:
-    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
+    return [f"data.root={root}", "data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=8", "logger=csv",
             "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "callbacks.validation_report=null",
             "callbacks.gradient_flow=null"]
 

@@ -73,7 +73,7 @@ def test_a_resume_may_change_where_and_how_long_but_not_what(tmp_path, synthetic
     one_epoch = [*short(synthetic_root), "trainer.max_epochs=1", "trainer.limit_train_batches=1",
                  "trainer.limit_val_batches=1"]
     train.run(compose_config(tmp_path, one_epoch))
-    longer = compose_config(tmp_path, [*one_epoch, "trainer.max_epochs=2", "data.ram_cache=false", "ckpt_path=last"])
+    longer = compose_config(tmp_path, [*one_epoch, "trainer.max_epochs=2", "data.cache.ram=false", "ckpt_path=last"])
     train.run(longer)  # one more epoch, without the image cache: the same run
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
     other = compose_config(tmp_path, [*one_epoch, "trainer.max_epochs=3", "seed=7", "data.img_size=128",

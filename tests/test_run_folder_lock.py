@@ -30,7 +30,7 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
 
 
 def tiny_training(root: Path) -> list[str]:
-    return [f"data.root={root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=8", "logger=csv",
+    return [f"data.root={root}", "data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=8", "logger=csv",
             "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
             "callbacks.validation_report=null", "callbacks.gradient_flow=null"]
 

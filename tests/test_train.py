@@ -40,7 +40,7 @@ def test_eval_reproduces_validation_metrics(overfit_run, overfit_root, tmp_path)
     _, metrics, out = overfit_run
     ckpt = out / "checkpoints" / "last.ckpt"
     eval_cfg = compose_config(tmp_path, [f"ckpt_path={ckpt}", f"data.root={overfit_root}", "trainer=cpu",
-                                         "data.num_workers=0"], config_name="eval")
+                                         "data.loader.num_workers=0"], config_name="eval")
     result = evaluate.run(eval_cfg)
     for key in ("val/mAP50", "val/mAP50-95"):
         assert result[key] == pytest.approx(metrics[key], abs=1e-6)
@@ -141,7 +141,7 @@ def test_validation_and_the_checkpoint_use_the_ema_weights(tmp_path, synthetic_r
     loaded from it, not that of the raw weights."""
     decay, tau = 0.9, 1.0
     cfg = compose_config(tmp_path, [
-        f"data.root={synthetic_root}", "data.synthetic=null", "data.num_workers=0", "data.batch_size=4",
+        f"data.root={synthetic_root}", "data.synthetic=null", "data.loader.num_workers=0", "data.batch_size=4",
         "data.img_size=64", "data/augment=none", "trainer=cpu", "trainer.max_epochs=1",
         "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "+trainer.num_sanity_val_steps=0",
         "logger=none", "callbacks=[model_checkpoint,ema]", f"callbacks.ema.decay={decay}", f"callbacks.ema.tau={tau}",

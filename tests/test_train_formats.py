@@ -32,7 +32,7 @@ def converted(synthetic_root, tmp_path_factory):
 def test_trains_through_the_same_command(tmp_path, converted, fmt, extra, caplog):
     """VOC also trains on one grey channel (NEU-DET's original release is grey VOC)."""
     cfg = compose_config(tmp_path, [
-        *extra, f"data.root={converted[fmt]}", f"data.format={fmt}", "data.synthetic=null", "data.num_workers=0",
+        *extra, f"data.root={converted[fmt]}", f"data.format={fmt}", "data.synthetic=null", "data.loader.num_workers=0",
         "trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger=csv",
         "data.img_size=64", "data.batch_size=4", "+trainer.num_sanity_val_steps=0",  # small: the format is tested
     ])

@@ -32,7 +32,7 @@ def test_training_writes_an_offline_run(tmp_path, synthetic_root, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     cfg = compose_config(tmp_path, [
-        f"data.root={synthetic_root}", "data.num_workers=0", "logger=wandb", "trainer.max_epochs=1",
+        f"data.root={synthetic_root}", "data.loader.num_workers=0", "logger=wandb", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.synthetic=null",
     ])
     train.run(cfg)
@@ -77,7 +77,7 @@ def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, synthetic_root, mo
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    overrides = [f"data.root={synthetic_root}", "data.num_workers=0", "data.synthetic=null", "logger=wandb",
+    overrides = [f"data.root={synthetic_root}", "data.loader.num_workers=0", "data.synthetic=null", "logger=wandb",
                  "trainer.max_epochs=1", "trainer.limit_val_batches=1", "callbacks.gradient_flow=null",
                  "callbacks.validation_report=null"]
     kill = ["+callbacks.kill._target_=tests.helpers.SignalAtStep", "+callbacks.kill.step=1"]

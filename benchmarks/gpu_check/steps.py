@@ -67,7 +67,7 @@ class Check:
 
     def run_args(self, workers: int) -> list[str]:
         """The overrides of a fit, DDP or sweep run."""
-        return [*self.data_overrides, *self.plan.run_overrides, f"data.num_workers={workers}", "logger=csv"]
+        return [*self.data_overrides, *self.plan.run_overrides, f"data.loader.num_workers={workers}", "logger=csv"]
 
 
 def data_overrides(plan: Plan, work_dir: Path, data_root: Path | None) -> list[str]:
@@ -92,7 +92,7 @@ def throughput(check: Check, section: dict, deadline: float) -> None:
     plan = check.plan
     configs = {scale: check.compose([*check.data_overrides, f"model/scale={scale}", f"trainer={plan.trainer}",
                                      "logger=none", f"data.img_size={plan.img_size}",
-                                     f"data.batch_size={plan.batch_size}", f"data.num_workers={plan.workers}"],
+                                     f"data.batch_size={plan.batch_size}", f"data.loader.num_workers={plan.workers}"],
                                     f"throughput-{scale}") for scale in plan.scales}
     first = configs[plan.scales[0]]
     section.update(img_size=plan.img_size, batch_size=plan.batch_size, timed_steps=plan.steps)
@@ -134,7 +134,7 @@ def fit_and_eval(check: Check, section: dict, deadline: float) -> None:
                    **epoch_figures(Path(cfg.paths.output_dir), check.train_images))
     checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     eval_cfg = check.compose([*check.data_overrides, f"ckpt_path={checkpoint}", f"trainer={plan.trainer}",
-                              f"data.num_workers={plan.workers}"], "eval", config_name="eval")
+                              f"data.loader.num_workers={plan.workers}"], "eval", config_name="eval")
     start = time.perf_counter()
     section["eval"] = {**mean_ap(evaluate.run(eval_cfg)), "wall_s": time.perf_counter() - start}
 

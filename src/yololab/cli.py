@@ -24,8 +24,18 @@ from yololab.utils.paths import CONFIG_DIR
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
-# config keys that were renamed: an override of the old key stops, naming the new one
-RENAMED_KEYS = {"data.cache": "data.ram_cache=true|false", "data.scan_cache": "data.check_cache_dir=<folder>"}
+# config keys that were renamed: an override of the old key stops, naming the new one (data.cache, a setting
+# once, holds data.cache.ram and data.cache.check_dir now: only a mapping may be given to it)
+RENAMED_KEYS = {
+    "data.cache": "data.cache.ram=true|false",
+    "data.scan_cache": "data.cache.check_dir=<folder>",
+    "data.ram_cache": "data.cache.ram=true|false",
+    "data.check_cache_dir": "data.cache.check_dir=<folder>",
+    "data.num_workers": "data.loader.num_workers=<n>",
+    "data.pin_memory": "data.loader.pin_memory=true|false",
+    "data.persistent_workers": "data.loader.persistent_workers=true|false",
+    "data.worker_nice": "data.loader.worker_nice=<n>",
+}
 
 
 def deliberate(err: BaseException) -> BaseException | None:
@@ -77,13 +87,15 @@ def reported(task):
 
 def refuses_renamed_keys(main):
     """``main`` (a Hydra entry point) stopping first on an override of a key in ``RENAMED_KEYS``, with the new
-    key named (Hydra alone answers "Key 'cache' is not in struct" and suggests ``+data.cache``)."""
+    key named (Hydra alone answers "Key 'num_workers' is not in struct" and suggests ``+data.num_workers``, which
+    the data module would refuse). A sweep's ``-m data.num_workers=0,1`` is refused alike."""
 
     @functools.wraps(main)
     def checked(*args, **kwargs):
         for arg in sys.argv[1:]:
-            key = arg.split("=", 1)[0].lstrip("+~")
-            if key in RENAMED_KEYS:
+            key, _, value = arg.partition("=")
+            key = key.lstrip("+~")
+            if key in RENAMED_KEYS and not value.lstrip().startswith("{"):
                 raise SystemExit(f"{key} was renamed: use {RENAMED_KEYS[key]}")
         return main(*args, **kwargs)
 

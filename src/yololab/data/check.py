@@ -3,7 +3,7 @@
 Label problems come from the format readers; this module adds what needs the image bytes: every
 image is decoded in full (a truncated JPEG fails only there) and hashed (duplicates). The verdicts
 are remembered per file, keyed by size and modification time: in memory for the process, and in a
-JSON file under ``cache_dir`` when one is given (``data.check_cache_dir``), so a later run decodes only
+JSON file under ``cache_dir`` when one is given (``data.cache.check_dir``), so a later run decodes only
 new or changed files. The dataset folder itself is never written to.
 ``scripts/check_data.py`` prints the report; the data module runs the same scan at setup, and may pass
 an ``on_image`` sink: every readable image of the records kept is then decoded (known verdicts too) and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -26,17 +27,50 @@ log = logging.getLogger(__name__)
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
+@dataclass(frozen=True)
+class LoaderSettings:
+    """How the loaders serve batches (``data.loader``); a resume may change them (``checkpoints.RESUME_KEYS``).
+
+    ``num_workers`` loader processes (0: load in the main process), kept across epochs with
+    ``persistent_workers``; ``pin_memory`` page-locks batches for faster copies to a GPU (ignored without one);
+    the workers run ``worker_nice`` nicer than training (0: the same priority).
+    """
+
+    num_workers: int = 2
+    pin_memory: bool = False
+    persistent_workers: bool = True
+    worker_nice: int = 0
+
+    def __post_init__(self) -> None:
+        check("data.loader.num_workers", self.num_workers)  # as every command does first (utils/settings.py)
+        check("data.loader.worker_nice", self.worker_nice)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """What the data module keeps (``data.cache``); a resume may change them (``checkpoints.RESUME_KEYS``).
+
+    ``ram=True`` keeps the images the data check decodes in memory (an :class:`ImageCache` the datasets share,
+    filled before loader workers fork). ``check_dir`` is a folder keeping the data check's verdicts between runs
+    (None: this process only); it holds no images.
+    """
+
+    ram: bool = False
+    check_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check("data.cache.ram", self.ram)
+
+
 class DefectDataModule(L.LightningDataModule):
     """Loads ``root`` (format named or detected), checks it, and serves letterboxed batches.
 
-    ``batch_size`` is per device. With ``synthetic`` set, the synthetic set is written to ``root``
-    on first use. A dataset released as one set is split into train/val by class
-    (``val_fraction``, ``split_seed``; the split seed is not the training seed, so a multi-seed
+    ``batch_size`` is per device; how the loaders run is ``loader`` (:class:`LoaderSettings`). With ``synthetic``
+    set, the synthetic set is written to ``root`` on first use. A dataset released as one set is split into
+    train/val by class (``val_fraction``, ``split_seed``; the split seed is not the training seed, so a multi-seed
     study keeps one validation set). ``setup`` scans the splits it needs (``data/check.py``): fatal
-    problems stop there, listed together; corrupt images are skipped with one summary warning.
-    ``ram_cache=True`` keeps the images that scan decodes in memory (an :class:`ImageCache` the datasets
-    share), before loader workers fork. ``check_cache_dir`` is a folder keeping the image check's verdicts
-    between runs (null: this process only); it holds no images.
+    problems stop there, listed together; corrupt images are skipped with one summary warning. ``cache``
+    (:class:`CacheSettings`) keeps the decoded images in memory and the check's verdicts in a folder.
     ``channels=1`` serves grey 1xHxW images. Mosaic and mixup (entries of ``augment``) stop for the
     last ``close_mosaic`` epochs of the trainer's ``max_epochs``.
     """
@@ -47,9 +81,7 @@ class DefectDataModule(L.LightningDataModule):
         format: str = "auto",
         img_size: int = 640,
         batch_size: int = 16,
-        num_workers: int = 2,
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
+        loader: LoaderSettings | None = None,
         augment: Mapping | None = None,
         train_split: str = "train",
         val_split: str = "val",
@@ -57,31 +89,25 @@ class DefectDataModule(L.LightningDataModule):
         seed: int = 0,
         synthetic: SyntheticDefects | None = None,
         channels: int = 3,
-        ram_cache: bool = False,
+        cache: CacheSettings | None = None,
         close_mosaic: int = 10,
         val_fraction: float = 0.2,
         split_seed: int = 0,
         keep_difficult: bool = False,
-        check_cache_dir: str | None = None,
-        worker_nice: int = 0,
     ) -> None:
         super().__init__()
-        for key, value in (("img_size", img_size), ("batch_size", batch_size), ("num_workers", num_workers),
-                           ("close_mosaic", close_mosaic), ("ram_cache", ram_cache), ("worker_nice", worker_nice)):
+        for key, value in (("img_size", img_size), ("batch_size", batch_size), ("close_mosaic", close_mosaic)):
             check(f"data.{key}", value)  # as every command does first (utils/settings.py)
         self.root = Path(root)
         self.format, self.img_size, self.batch_size = format, img_size, batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory and torch.cuda.is_available()  # pinning helps host-to-GPU copies only
-        self.persistent_workers = persistent_workers and num_workers > 0
+        self.loader = loader if loader is not None else LoaderSettings()
+        self.cache = cache if cache is not None else CacheSettings()
         self.augment = augment
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         self.seed = seed
         self.synthetic = synthetic
-        self.channels, self.ram_cache, self.close_mosaic = channels, ram_cache, close_mosaic
+        self.channels, self.close_mosaic = channels, close_mosaic
         self.val_fraction, self.split_seed, self.keep_difficult = val_fraction, split_seed, keep_difficult
-        self.check_cache_dir = check_cache_dir
-        self.worker_nice = worker_nice
         self.datasets: dict[str, DetectionDataset] = {}
 
     @cached_property
@@ -103,7 +129,7 @@ class DefectDataModule(L.LightningDataModule):
     def check(self, keys: list[str], cache: ImageCache | None = None) -> ScanResult:
         """Scan the splits of ``keys``, their images into ``cache`` when given; stop with every fatal problem
         listed, warn once about the rest."""
-        result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.check_cache_dir,
+        result = scan(self.reader, {k: self.split_names[k] for k in keys}, self.cache.check_dir,
                       cache.add if cache is not None else None)
         if result.fatal:
             raise DataError(result.fatal)
@@ -134,7 +160,7 @@ class DefectDataModule(L.LightningDataModule):
                 if k not in self.datasets and self.split_names[k] is not None]
         if not keys:
             return
-        cache = ImageCache() if self.ram_cache else None
+        cache = ImageCache() if self.cache.ram else None
         result = self.check(keys, cache)
         for key in keys:
             self.datasets[key] = self.build_dataset(key, result.records[key], cache)
@@ -155,17 +181,17 @@ class DefectDataModule(L.LightningDataModule):
     def _loader(self, key: str, shuffle: bool) -> ResumableDataLoader:
         if key not in self.datasets:
             raise DataError(f"no '{key}' split is configured for {self.root} (data.{key}_split)")
-        dataset = self.datasets[key]
+        dataset, loader = self.datasets[key], self.loader
         return ResumableDataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=ReproducibleSampler(len(dataset), shuffle, self.seed, pad_to_equal=shuffle),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory and torch.cuda.is_available(),  # pinning helps host-to-GPU copies only
+            persistent_workers=loader.persistent_workers and loader.num_workers > 0,
             collate_fn=collate,
             drop_last=False,
-            worker_init_fn=partial(lower_priority, self.worker_nice) if self.worker_nice else None,
+            worker_init_fn=partial(lower_priority, loader.worker_nice) if loader.worker_nice else None,
         )
 
     def train_dataloader(self) -> ResumableDataLoader:

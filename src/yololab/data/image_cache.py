@@ -1,4 +1,4 @@
-"""The RAM image cache (``data.ram_cache``): decoded images kept in memory by path, up to a byte budget.
+"""The RAM image cache (``data.cache.ram``): decoded images kept in memory by path, up to a byte budget.
 
 The data check decodes every image once anyway (``data/check.py``); with a cache, the data module hands
 it :meth:`ImageCache.add` as the scan's image sink, so the images it decodes are kept and never decoded

@@ -56,7 +56,7 @@ def variants(n_cores: int) -> list[Variant]:
     found = [Variant(f"jobs 1 x {n_cores} threads", 1, n_cores)]
     if n_cores > 1:
         found.append(Variant(f"jobs {n_cores} x 1 thread", n_cores, 1))
-        found.append(Variant(f"jobs {n_cores} x 1 thread, no RAM cache", n_cores, 1, ("data.ram_cache=false",)))
+        found.append(Variant(f"jobs {n_cores} x 1 thread, no RAM cache", n_cores, 1, ("data.cache.ram=false",)))
     return found
 
 

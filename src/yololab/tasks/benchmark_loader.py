@@ -33,7 +33,8 @@ def run(cfg: DictConfig) -> list[dict]:
     print(f"{'workers':>8} {'cache':>6} {'mosaic':>7} {'images/s':>9}")
     for workers, ram_cache, mosaic in itertools.product(cfg.workers, cfg.ram_cache, cfg.mosaic):
         data_cfg = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
-        data_cfg.num_workers, data_cfg.ram_cache, data_cfg.persistent_workers = workers, ram_cache, False
+        data_cfg.loader.num_workers, data_cfg.loader.persistent_workers = workers, False
+        data_cfg.cache.ram = ram_cache
         if not mosaic and "mosaic" in (data_cfg.augment or {}):
             data_cfg.augment.mosaic.p = 0.0
         speed = images_per_second(data_cfg, cfg.batches)

@@ -18,7 +18,7 @@ def run(cfg: DictConfig) -> int:
     except DataError as err:  # the dataset cannot even be opened: a missing path, no class list
         print("\n".join(f"error: {p}" for p in err.problems))
         return 1
-    result = scan(reader, {split: split for split in reader.splits()}, datamodule.check_cache_dir)
+    result = scan(reader, {split: split for split in reader.splits()}, datamodule.cache.check_dir)
     print(f"{reader.root} ({reader.name} format)")
     print(report(result, reader.class_names))
     return 1 if result.fatal else 0

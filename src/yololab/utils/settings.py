@@ -55,12 +55,13 @@ RULES: dict[str, Rule] = {
     "data.img_size": Rule(lambda v: integer(32)(v) and v % 32 == 0,
                           "the image size must be an integer multiple of 32 (32, 64, ..., 640)"),
     "data.batch_size": Rule(integer(1), "the batch size (per device) must be an integer >= 1"),
-    "data.num_workers": Rule(integer(0), "the loader's worker processes: an integer >= 0 (0: load in the main "
-                             "process)"),
+    "data.loader.num_workers": Rule(integer(0), "the loader's worker processes: an integer >= 0 (0: load in the "
+                                    "main process)"),
     "data.close_mosaic": Rule(integer(0), "the last epochs without mosaic and mixup: an integer >= 0"),
-    "data.worker_nice": Rule(integer(0), "the loader workers' nice increment: an integer >= 0 (a lower priority)"),
+    "data.loader.worker_nice": Rule(integer(0), "the loader workers' nice increment: an integer >= 0 (a lower "
+                                    "priority)"),
     "data.format": Rule(known_format, format_choices),
-    "data.ram_cache": Rule(lambda v: isinstance(v, bool), "true or false"),
+    "data.cache.ram": Rule(lambda v: isinstance(v, bool), "true or false"),
     "trainer.max_epochs": Rule(integer(-1, null=True), "an integer >= 0, -1 for no limit, or null (Lightning's "
                                "default)"),
     "trainer.min_epochs": Rule(integer(0, null=True), "an integer >= 0, or null"),
