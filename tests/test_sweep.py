@@ -1,6 +1,7 @@
 """sweep.yaml and the local sweep runner: W&B's schema, Hydra composition of every command, the agent's exact
 command, and a real mini sweep that a restart skips."""
 
+import hashlib
 import json
 import os
 import shlex
@@ -83,6 +84,8 @@ def check_arm(composed, params):
     if probe:  # on the frozen trunk, at its image size
         assert list(composed.model.freeze) == ["backbone", "neck"] and composed.data.img_size == 224
         assert composed.model.init_from.endswith("/trunks/neu_det.pt") and head.depth == params["model.head.depth"]
+        trunk = REPO / "trunks" / "neu_det.pt"  # the pinned sha256 is the committed file's
+        assert composed.model.init_from_sha256 == hashlib.sha256(trunk.read_bytes()).hexdigest()
     if "wandb" in composed.logger:
         assert composed.logger.wandb.group == arm
 
