@@ -1,6 +1,7 @@
 """sweep.yaml and the local sweep runner: W&B's schema, Hydra composition of every command, the agent's exact
 command, and a real mini sweep that a restart skips."""
 
+import functools
 import hashlib
 import json
 import os
@@ -65,6 +66,12 @@ def test_every_command_composes_under_hydra(tmp_path, sweep_file):
     compose_commands(plan(load_sweep(REPO / sweep_file), tmp_path))
 
 
+@functools.cache
+def committed_trunk_sha256() -> str:
+    """hashlib's digest of trunks/neu_det.pt, read once for every command checked (not yololab's sha256_of)."""
+    return hashlib.sha256((REPO / "trunks" / "neu_det.pt").read_bytes()).hexdigest()
+
+
 def check_arm(composed, params):
     if params["experiment"] == "fc_head":  # the global fc head's runs, named fc_<activation>
         activation = params["model.head.activation"]
@@ -84,8 +91,7 @@ def check_arm(composed, params):
     if probe:  # on the frozen trunk, at its image size
         assert list(composed.model.freeze) == ["backbone", "neck"] and composed.data.img_size == 224
         assert composed.model.init_from.endswith("/trunks/neu_det.pt") and head.depth == params["model.head.depth"]
-        trunk = REPO / "trunks" / "neu_det.pt"  # the pinned sha256 is the committed file's
-        assert composed.model.init_from_sha256 == hashlib.sha256(trunk.read_bytes()).hexdigest()
+        assert composed.model.init_from_sha256 == committed_trunk_sha256()  # pinned to the committed file
     if "wandb" in composed.logger:
         assert composed.logger.wandb.group == arm
 
