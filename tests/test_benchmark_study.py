@@ -17,6 +17,7 @@ from yololab.study.throughput import (
     epoch_times,
     full_run_seconds,
     main,
+    speed_up,
     table,
 )
 
@@ -35,6 +36,15 @@ def test_the_table_names_the_fastest_way():
     fast = Measured("jobs 2 x 1 thread", 2, 1, 150.0, 50.0, 44.0, 5.0, dict.fromkeys(CADENCES, 7.5))
     text = table([slow, fast], StudyRun(15, 10))
     assert "fastest (validating every epoch): jobs 2 x 1 thread, 7.50 runs/h" in text
+
+
+def test_the_speed_up_is_the_ratio_of_runs_per_hour_way_by_way():
+    before = Measured("jobs 2 x 1 thread", 2, 1, 150.0, 50.0, 44.0, 5.0, {1: 4.0, 3: 5.0, 5: 6.0})
+    after = Measured("jobs 2 x 1 thread", 2, 1, 60.0, 20.0, 20.0, 2.0, {1: 22.0, 3: 30.0, 5: 40.0})
+    text = speed_up([after], [before])
+    assert "jobs 2 x 1 thread: 5.50x the runs per hour (22.00 against 4.00, validating every epoch)" in text
+    with pytest.raises(ValueError):  # ways that do not pair up
+        speed_up([after, after], [before])
 
 
 def test_epoch_times_read_the_csv_log_and_name_a_log_without_epochs(tmp_path):

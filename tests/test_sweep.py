@@ -24,7 +24,8 @@ ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_re
         "gelu", "mish"]
 SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml", "studies/neu-det/sweep.yaml",
                "studies/neu-det/selu_preset.yaml", "studies/neu-det/fc_head.yaml", "studies/head-probe/mlp_depth2.yaml",
-               "studies/head-probe/mlp_batchnorm.yaml", "studies/head-probe/selu_preset.yaml"]
+               "studies/head-probe/mlp_batchnorm.yaml", "studies/head-probe/selu_preset.yaml",
+               "studies/head-probe/pilot.yaml", "studies/head-probe/depth_search.yaml"]
 
 
 def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
@@ -92,8 +93,20 @@ def check_arm(composed, params):
         assert list(composed.model.freeze) == ["backbone", "neck"] and composed.data.img_size == 224
         assert composed.model.init_from.endswith("/trunks/neu_det.pt") and head.depth == params["model.head.depth"]
         assert composed.model.init_from_sha256 == committed_trunk_sha256()  # pinned to the committed file
+        # the decided mode (docs/head-probe.md#augmentation-or-the-cache): cached features, no augmentation
+        assert composed.model.cache_features and not composed.data.augment
     if "wandb" in composed.logger:
         assert composed.logger.wandb.group == arm
+
+
+def test_the_head_probe_pilot_runs_are_family_1s_own(tmp_path):
+    """Run into family 1's folder, the pilot's runs have family 1's names and commands: its sweep skips them."""
+    family = {r.name: r for r in plan(load_sweep(REPO / "studies/head-probe/mlp_depth2.yaml"), tmp_path)}
+    pilot = plan(load_sweep(REPO / "studies/head-probe/pilot.yaml"), tmp_path)
+    assert {r.params["model.head.activation"] for r in pilot} == {"relu", "leaky_relu:0.1"}
+    assert sorted({r.params["seed"] for r in pilot}) == [0, 1, 2]
+    for run in pilot:
+        assert (run.command, run.run_dir) == (family[run.name].command, family[run.name].run_dir)
 
 
 def test_the_runner_runs_what_the_wandb_agent_runs(tmp_path, monkeypatch):
@@ -166,6 +179,20 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
                         "scripts/train.py experiment=study/head_activation model.head.activation=relu seed=0 "
                         "trainer.max_epochs=3")
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+def test_outer_seed_runs_every_arm_of_a_seed_before_the_next_seed(tmp_path, capsys):
+    cfg = load_sweep(REPO / "studies/head-probe/mlp_depth2.yaml")
+    arms, seeds = (cfg["parameters"][k]["values"] for k in ("model.head.activation", "seed"))
+    assert plan(cfg, tmp_path)[1].params["seed"] == seeds[1]  # W&B's own order: arm by arm
+    with working_dir(REPO):
+        assert runner.main(["studies/head-probe/mlp_depth2.yaml", "--outer", "seed", "--dry-run", "--dir",
+                            str(tmp_path)]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert runner.main(["sweep.yaml", "--outer", "seeds", "--dry-run"]) == 2
+    expected = [f"seed={s},model.head.activation={a.replace(':', '-')}" for s in seeds for a in arms]
+    assert [line.split(" ")[0].rsplit("/", 1)[1] for line in lines] == expected
+    assert "--outer seeds: not a parameter with values in the sweep file" in capsys.readouterr().err
 
 
 def test_export_makes_forwarded_overrides_sweep_parameters(tmp_path, capsys):

@@ -213,6 +213,16 @@ def export(cfg: dict, overrides: list[str], path: Path) -> int:
     return 0
 
 
+def outer_loop(runs: list[PlannedRun], cfg: dict, key: str) -> list[PlannedRun]:
+    """The runs with ``key`` as the outer loop (all runs of its first value, then of its second, ...), the sweep's
+    order kept within each value: W&B's grid orders its points itself, and ``--outer seed`` makes a stop leave
+    complete sets of arms."""
+    values = (cfg["parameters"].get(key) or {}).get("values")
+    if not values:
+        raise SweepFileError(f"--outer {key}: not a parameter with values in the sweep file")
+    return sorted(runs, key=lambda run: values.index(run.params[key]))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scripts/sweep.py",
@@ -226,6 +236,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, help="number of runs: required by random, the first N of a grid")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random method's draws (default 0)")
     parser.add_argument("--dir", type=Path, help="folder of the runs (default logs/sweeps/<sweep name>)")
+    parser.add_argument("--outer", metavar="KEY", help="run the grid with this parameter as the outer loop, e.g. "
+                        "--outer seed: every arm of a seed before the next seed")
     parser.add_argument("--export", type=Path, metavar="FILE",
                         help="run nothing: write the sweep with the overrides as constant parameters, for wandb sweep")
     return parser.parse_intermixed_args(argv)
@@ -241,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SweepFileError(f"{args.sweep_file}: program {cfg['program']} not found from {Path.cwd()}; run "
                                  "from the folder the program path is relative to (the repository root)")
         runs = plan(cfg, args.dir or default_dir(cfg, args.sweep_file), args.count, args.seed, args.overrides)
+        if args.outer:
+            runs = outer_loop(runs, cfg, args.outer)
         result = run_sweep(runs, args.jobs, args.dry_run)
     except SweepFileError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -8,6 +8,10 @@ RAM cache. The last of the three epochs runs without mosaic (``data.close_mosaic
 pace (the cache is warm by then) and its remaining plain epochs at the third's, validating every ``c``-th
 epoch, ``c`` in :data:`CADENCES`. Startup, the first epoch's cache fill and checkpoint writing are in the
 measured wall time. Jobs run at once, so runs per hour = jobs x 3600 / a run's estimated seconds.
+
+``--against <sweep file>`` measures another study the same way in the same benchmark run, first, and prints the
+speed-up of the first study over it: a before and an after under the same load, from one command (their runs
+in ``before/`` and ``after/`` of ``--dir``).
 """
 
 from __future__ import annotations
@@ -138,6 +142,34 @@ def table(results: list[Measured], study: StudyRun) -> str:
     return "\n".join(lines)
 
 
+def speed_up(after: list[Measured], before: list[Measured]) -> str:
+    """The ratio of runs per hour, way by way, of the study over the ``--against`` one."""
+    lines = [f"{a.variant}: {a.runs_per_hour[1] / b.runs_per_hour[1]:.2f}x the runs per hour "
+             f"({a.runs_per_hour[1]:.2f} against {b.runs_per_hour[1]:.2f}, validating every epoch)"
+             for a, b in zip(after, before, strict=True)]
+    return "speed-up over --against:\n" + "\n".join(lines)
+
+
+def benchmark(sweep_file: Path, overrides: list[str], jobs: int | None, root: Path) -> tuple[StudyRun, list[Measured]]:
+    """Every chosen way of sharing the CPU, measured on one sweep file's first runs."""
+    cfg = load_sweep(sweep_file)
+    first = plan(cfg, Path("."), count=1, extra=overrides)[0]
+    study = study_run(first.overrides)
+    if study.epochs < 3 or study.epochs - study.close_mosaic < 2 or study.close_mosaic < 1:
+        raise SweepFileError(f"{sweep_file}: the estimate needs study runs of 3 or more epochs, 2 with "
+                             f"mosaic and 1 without; these have {study}")
+    ways = chosen_ways(cores(), jobs)
+    if not ways:
+        raise SweepFileError(f"--jobs {jobs}: the ways measured here run 1 or {cores()} jobs")
+    return study, [measure(cfg, v, study, overrides, root) for v in ways]
+
+
+def report(sweep_file: Path, study: StudyRun, results: list[Measured]) -> dict:
+    print(f"\n{cores()} cores; 3-epoch runs of {sweep_file}, estimated for its {study.epochs}-epoch runs\n")
+    print(table(results, study))
+    return {"sweep_file": str(sweep_file), "study_run": asdict(study), "results": [asdict(r) for r in results]}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/benchmark_study.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_file", type=Path)
@@ -146,31 +178,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", type=Path, help="folder of the benchmark runs (default: a temporary one)")
     parser.add_argument("--jobs", type=int, help="measure one way only: this many jobs at once, with the RAM cache "
                         "(default: every way)")
+    parser.add_argument("--against", type=Path, help="another sweep file (the before), measured first in the same "
+                        "run with the same overrides; prints the speed-up over it")
     return parser.parse_intermixed_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_sweep(args.sweep_file)
-        first = plan(cfg, Path("."), count=1, extra=args.overrides)[0]
-        study = study_run(first.overrides)
-        if study.epochs < 3 or study.epochs - study.close_mosaic < 2 or study.close_mosaic < 1:
-            raise SweepFileError(f"{args.sweep_file}: the estimate needs study runs of 3 or more epochs, 2 with "
-                                 f"mosaic and 1 without; these have {study}")
         with tempfile.TemporaryDirectory(prefix="benchmark-study-") as tmp:
             root = args.dir or Path(tmp)
-            ways = chosen_ways(cores(), args.jobs)
-            if not ways:
-                raise SweepFileError(f"--jobs {args.jobs}: the ways measured here run 1 or {cores()} jobs")
-            results = [measure(cfg, v, study, args.overrides, root) for v in ways]
+            files = {"": args.sweep_file} if args.against is None else {"before": args.against,
+                                                                          "after": args.sweep_file}
+            measured = [(f, *benchmark(f, args.overrides, args.jobs, root / sub)) for sub, f in files.items()]
     except SweepFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"\n{cores()} cores; 3-epoch runs of {args.sweep_file}, estimated for its {study.epochs}-epoch runs\n")
-    print(table(results, study))
+    figures = {"cores": cores(), "overrides": args.overrides, **report(*measured[-1])}
+    if args.against is not None:
+        figures["against"] = report(*measured[0])
+        print("\n" + speed_up(measured[1][2], measured[0][2]))
     if args.out:
-        args.out.write_text(json.dumps({"cores": cores(), "sweep_file": str(args.sweep_file),
-                                        "study_run": asdict(study), "overrides": args.overrides,
-                                        "results": [asdict(r) for r in results]}, indent=2))
+        args.out.write_text(json.dumps(figures, indent=2))
     return 0
