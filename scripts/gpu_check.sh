@@ -10,10 +10,13 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 
 # what yololab needs beyond the GPU machine's image (torch, lightning, numpy, scipy, opencv, ... are there);
-# wandb is left out: the check logs to CSV
+# the check logs to CSV, but scripts/sweep.py builds each run's command with wandb's own agent code, so wandb
+# and what its import needs travel too (about 21 MiB: carry .whl with synthetic data, not with NEU-DET)
 missing="hydra-core omegaconf antlr4-python3-runtime faster-coco-eval albumentations albucore simsimd
 stringzilla pydantic pydantic-core annotated-types typing-inspection sweeps jsonref jsonschema
-jsonschema-specifications referencing rpds-py"
+jsonschema-specifications referencing rpds-py wandb platformdirs googleapis-common-protos opentelemetry-api
+opentelemetry-sdk opentelemetry-semantic-conventions opentelemetry-proto opentelemetry-exporter-otlp-proto-common
+opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-http-transport opentelemetry-exporter-otlp-common"
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
   # the versions installed here, as CPython 3.12 x86-64 wheels; antlr4's 4.9.3 exists as a source release only

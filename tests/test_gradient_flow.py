@@ -243,3 +243,16 @@ def test_a_layer_with_an_exactly_zero_gradient_gets_no_norm(tmp_path):
     assert "gradflow/grad_norm/head.2" not in row and "gradflow/update_ratio/head.2" in row
     assert row["gradflow/zero_grad_layers"] == 1
     assert not module.model.head[2].weight.grad.any()  # the premise: exactly zero, not merely small
+
+
+def test_histogram_samples_of_a_tensor_past_float32s_exact_integers_stay_in_bounds():
+    """2**24 + 4 elements: float32 positions round the last one to 2**24 + 4, one past the end (the H200 check's
+    device assert at 640 px, batch 32). The samples are the hand-computed i * (N - 1) // (n - 1)."""
+    from yololab.callbacks.gradient_flow import tally
+
+    n_elements = 2**24 + 4
+    pre = torch.arange(n_elements, dtype=torch.float64).view(1, 1, -1) - 2**23  # [B, C, L], half negative
+    result = tally(nn.ReLU(), pre, keep=5)
+    positions = [i * (n_elements - 1) // 4 for i in range(5)]  # 0, 4194304, 8388609, 12582914, 16777219
+    assert result.pre.tolist() == [float(p - 2**23) for p in positions]
+    assert result.post.tolist() == [max(float(p - 2**23), 0.0) for p in positions]

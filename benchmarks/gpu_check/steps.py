@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -39,6 +40,7 @@ from yololab.tasks.benchmark_loader import images_per_second
 from yololab.utils.paths import CONFIG_DIR
 
 STUDY_SWEEP = REPO / "studies" / "neu-det" / "sweep.yaml"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,7 +112,8 @@ def throughput(check: Check, section: dict, deadline: float) -> None:
                 section[key] = {**row, **gpu_peak()}
             except StepTimeout:
                 raise
-            except Exception as err:
+            except Exception as err:  # the traceback goes to the log: a CUDA error's origin is only there
+                log.exception("gpu_check: throughput %s failed", key)
                 section[key] = {"error": describe(err)}
                 failed.append(key)
     if failed:

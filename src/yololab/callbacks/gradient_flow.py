@@ -111,10 +111,15 @@ def all_reduce_tallies(tallies: list[ActivationTally]) -> None:
 
 
 def _sample(t: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` evenly spaced elements of ``t``, first and last included.
+
+    The positions are integers (i * (N - 1) // (n - 1)): float32 positions round past the end once a tensor holds
+    more than 2**24 elements (a 640 px batch's first activation), an out-of-bounds index."""
     flat = t.flatten()
     if flat.numel() <= n:
         return flat.cpu()
-    idx = torch.linspace(0, flat.numel() - 1, n, device=flat.device).long()
+    steps = torch.arange(n, device=flat.device, dtype=torch.int64)
+    idx = torch.div(steps * (flat.numel() - 1), max(n - 1, 1), rounding_mode="floor")
     return flat[idx].cpu()
 
 

@@ -33,9 +33,11 @@ def activation_specs(module: nn.Module) -> dict[str, ActivationSpec]:
 
 
 def count_flops(model: YOLODetector, img_size: int) -> dict[str, float]:
-    """GFLOPs (2 x multiply-adds) for one image at ``img_size``, per component and in total."""
+    """GFLOPs (2 x multiply-adds) for one image at ``img_size``, per component and in total.
+
+    The probe image is made on the model's own device: a model already on the GPU counts there."""
     probe = copy.deepcopy(model).float().eval()
-    x = torch.zeros(1, probe.in_channels, img_size, img_size)
+    x = torch.zeros(1, probe.in_channels, img_size, img_size, device=next(probe.parameters()).device)
     flops = {}
     with torch.no_grad():
         for name in COMPONENTS:
