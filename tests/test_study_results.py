@@ -171,3 +171,22 @@ def test_a_metric_that_is_nan_text_or_missing_names_the_run_and_the_key(tmp_path
     assert "- val/mAP50-95 is not a number ('high') in metrics.json: `silu-seed1`" in text
     assert "- val/mAP50-95 is missing from metrics.json: `silu-seed2`" in text
     assert r["summaries"]["val/mAP50-95"]["silu"]["n"] == 3
+
+
+def test_a_seed_whose_arms_ran_on_two_machines_is_named_with_its_arms(tmp_path):
+    """Runs on different CPUs drift in their last bits; the report lists the machines and every seed whose pairs
+    mix them, arms by machine (environment.json as training writes it, one entry per start)."""
+    root = tmp_path / "runs"
+    avx2 = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX2", "threads": 1}
+    avx512 = {**avx2, "cpu_capability": "AVX512"}
+    where = {("relu", 0): [avx2], ("leaky_relu:0.1", 0): [avx2], ("relu", 1): [avx2],
+             ("leaky_relu:0.1", 1): [avx2, avx512]}  # resumed on the other machine
+    for (arm, seed), entries in where.items():
+        folder = write_run(root, arm, seed, BASE[seed] - (0.01 if arm != "relu" else 0), arm)
+        (folder / "environment.json").write_text(json.dumps(entries))
+    text, r = run_report(root, tmp_path)
+    assert r["machines"]["all"] == ["AMD EPYC (AVX2)", "AMD EPYC (AVX2) + AMD EPYC (AVX512)"]
+    assert r["machines"]["mixed_seeds"] == {"1": {"AMD EPYC (AVX2) + AMD EPYC (AVX512)": ["leaky_relu:0.1"],
+                                                  "AMD EPYC (AVX2)": ["relu"]}}
+    assert "- seed 1: AMD EPYC (AVX2) + AMD EPYC (AVX512): leaky_relu:0.1; AMD EPYC (AVX2): relu\n" in text
+    assert "seed 0:" not in text

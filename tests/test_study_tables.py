@@ -42,6 +42,7 @@ def test_tables_hold_every_run_and_every_epoch(mini_sweep, tmp_path):
         assert row["threads"] == "default"  # the mini sweep sets no thread count
         # the environment the numbers depend on, against lscpu and torch's own version
         assert row["cpu_model"] == cpu_model_from_lscpu() and row["torch"] == torch.__version__
+        assert row["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         assert re.fullmatch(r"\d+(\.\d+)+", row["onednn"]) and int(row["torch_threads"]) >= 1
     curves = read(curves_csv)
     assert len(curves) == 8  # 4 runs x 2 epochs

@@ -54,6 +54,16 @@ def cost(runs: list[Run]) -> dict | None:
             "median_minutes": statistics.median(seconds) / 60, "threads": sorted({measures.threads(r) for r in runs})}
 
 
+def machines(runs: list[Run]) -> dict:
+    """The machines the runs had, and each seed whose arms ran on more than one (its pairs carry the drift
+    between machines as well as the seed's): {"all": [...], "mixed_seeds": {seed: {machine: [arms]}}}."""
+    by_seed: dict[int, dict[str, list[str]]] = {}
+    for run in sorted(runs, key=lambda r: (r.seed, r.arm)):
+        by_seed.setdefault(run.seed, {}).setdefault(run.machine or "not recorded", []).append(run.arm)
+    return {"all": sorted({run.machine or "not recorded" for run in runs}),
+            "mixed_seeds": {seed: arms for seed, arms in by_seed.items() if len(arms) > 1}}
+
+
 def settings(runs: list[Run]) -> list[str]:
     shared = []
     for key in SETTINGS:
@@ -182,6 +192,7 @@ def compute(runs: list[Run], groups: dict[str, list[Run]], source: str, design: 
         "quantities": {name: q.describe() for name, q in cache.items()},
         "arms": arm_rows(groups, described, design),
         "settings": settings(runs), "cost": cost(runs), "problems": problems(runs, list(cache.values())),
+        "machines": machines(runs),
         "summaries": {q.name: {arm: summary([q.read(r) for r in rs if not math.isnan(q.read(r))],
                                             [r.seed for r in rs if not math.isnan(q.read(r))])
                                for arm, rs in groups.items()} for q in dict.fromkeys([*shown, main])},

@@ -42,6 +42,7 @@ class Run:
     layers: list[tuple[str, str | None]] = field(default_factory=list)  # (layer, activation) in depth order
     config: dict = field(default_factory=dict)  # the resolved config
     invalid: dict[str, str] = field(default_factory=dict)  # final metrics logged as no finite number: key -> why
+    machine: str | None = None  # CPU model and ATen's instruction set (environment.json); None where not recorded
 
 
 def _number(value) -> float | None:
@@ -168,8 +169,20 @@ def read_run(folder: Path, root: Path) -> Run:
         raise StudyDataError(f"{folder / 'metrics.json'}: holds {type(final).__name__}, not a mapping of metric "
                              "names to values")
     rows = read_csv(folder / "csv" / "metrics.csv")
-    return make_run(name, config, final, rows, read_layers(folder / "gradflow_layers.json"),
-                    where=str(folder / "config.yaml"))
+    run = make_run(name, config, final, rows, read_layers(folder / "gradflow_layers.json"),
+                   where=str(folder / "config.yaml"))
+    run.machine = machine_of(folder / "environment.json")
+    return run
+
+
+def machine_of(path: Path) -> str | None:
+    """"<CPU model> (<ATen CPU capability>)" of each start recorded in ``environment.json``, distinct ones joined
+    by ' + ' (a run resumed elsewhere); None for a run that predates the record. Runs on different machines drift
+    in their last bits (README, "Reproducibility"), so the report shows which seeds mix machines."""
+    entries = read_structured(path) if path.is_file() else None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        return None
+    return " + ".join(dict.fromkeys(f"{e.get('cpu_model')} ({e.get('cpu_capability')})" for e in entries))
 
 
 def load_runs_dir(root: str | Path) -> list[Run]:

@@ -49,11 +49,25 @@ def section_runs(r: dict) -> str:
             for a in r["arms"]]
     text = (f"# Study report\n\nSource: `{r['source']}`, {r['runs']} finished runs in {len(r['arms'])} arms.\n\n"
             + table(["arm", "runs", "seeds", "head activation", *parameters], rows)
-            + "\n\nShared settings: " + "; ".join(r["settings"]) + f".\n\n{cost_line(r['cost'])}\n")
+            + "\n\nShared settings: " + "; ".join(r["settings"]) + f".\n\n{cost_line(r['cost'])}\n"
+            + machines_text(r.get("machines")))
     if r["problems"]:
         text += "\n**Values the report could not use** (left out of that metric):\n\n" + "\n".join(
             f"- {p['problem']}: " + ", ".join(f"`{name}`" if name != "every run" else name for name in p["runs"])
             for p in r["problems"]) + "\n"
+    return text
+
+
+def machines_text(m: dict | None) -> str:
+    """Which machines ran the study; a seed whose arms ran on several is named, arms by machine."""
+    if not m:
+        return ""
+    text = "\nMachines (CPU model and instruction set, `environment.json`): " + "; ".join(m["all"]) + ".\n"
+    if m["mixed_seeds"]:
+        text += ("Seeds whose arms ran on more than one machine (their paired differences also carry the "
+                 "drift between machines):\n\n" + "\n".join(
+                     f"- seed {seed}: " + "; ".join(f"{machine}: {', '.join(arms)}" for machine, arms in by.items())
+                     for seed, by in m["mixed_seeds"].items()) + "\n")
     return text
 
 
