@@ -60,7 +60,7 @@ def machines(runs: list[Run]) -> dict:
     by_seed: dict[int, dict[str, list[str]]] = {}
     for run in sorted(runs, key=lambda r: (r.seed, r.arm)):
         by_seed.setdefault(run.seed, {}).setdefault(run.machine or "not recorded", []).append(run.arm)
-    return {"all": sorted({run.machine or "not recorded" for run in runs}),
+    return {"all": sorted({machine for arms in by_seed.values() for machine in arms}),
             "mixed_seeds": {seed: arms for seed, arms in by_seed.items() if len(arms) > 1}}
 
 

@@ -175,14 +175,21 @@ def read_run(folder: Path, root: Path) -> Run:
     return run
 
 
-def machine_of(path: Path) -> str | None:
-    """"<CPU model> (<ATen CPU capability>)" of each start recorded in ``environment.json``, distinct ones joined
-    by ' + ' (a run resumed elsewhere); None for a run that predates the record. Runs on different machines drift
-    in their last bits (README, "Reproducibility"), so the report shows which seeds mix machines."""
+def read_environment(path: Path) -> list[dict] | None:
+    """The entries of ``environment.json`` (one per start of the run); None for a run that predates the record."""
     entries = read_structured(path) if path.is_file() else None
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         return None
-    return " + ".join(dict.fromkeys(f"{e.get('cpu_model')} ({e.get('cpu_capability')})" for e in entries))
+    return entries
+
+
+def machine_of(path: Path) -> str | None:
+    """"<CPU model> (<ATen CPU capability>)" of each start recorded in ``environment.json``, distinct ones joined
+    by ' + ' (a run resumed elsewhere). Runs on different machines drift in their last bits (README,
+    "Reproducibility"), so the report shows which seeds mix machines."""
+    entries = read_environment(path)
+    return entries and " + ".join(dict.fromkeys(f"{e.get('cpu_model')} ({e.get('cpu_capability')})"
+                                                for e in entries))
 
 
 def load_runs_dir(root: str | Path) -> list[Run]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from yololab.study import measures
-from yololab.study.runs import GRADFLOW, Run, _number, read_csv, read_structured
+from yololab.study.runs import GRADFLOW, Run, _number, read_csv, read_environment
 
 FINAL_KEYS = ("val/mAP50", "val/mAP50-95", "val/mAP50_300det", "val/mAP50-95_300det", "val/precision",
               "val/recall", "val/loss")
@@ -88,9 +88,8 @@ ENVIRONMENT_COLUMNS = {"cpu_model": "cpu_model", "cpu_capability": "cpu_capabili
 def environment_columns(folder: Path) -> dict:
     """The run's CPU model, instruction sets and library versions (``environment.json``, one entry per start;
     distinct values of a resumed run joined by ' + '); nothing for a run that predates the record."""
-    path = folder / "environment.json"
-    entries = read_structured(path) if path.is_file() else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+    entries = read_environment(folder / "environment.json")
+    if not entries:
         return {}
     return {column: " + ".join(dict.fromkeys(str(e.get(key)) for e in entries))
             for column, key in ENVIRONMENT_COLUMNS.items()}
