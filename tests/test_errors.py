@@ -41,6 +41,7 @@ def stop_message(cfg, match: str) -> str:
     ("model.head.activation='leaky_relu:'", r"'leaky_relu:': a parameter is empty"),
     ("threads=0", r"threads=0: give a positive number of CPU threads, or null for one per core"),
     ("threads=two", r"threads='two': give a positive number of CPU threads"),
+    ("numerics=fast", r"numerics='fast': native \(the fastest kernels of this CPU\) or portable"),
 ])
 def test_bad_settings_are_named_before_the_data_scan(tmp_path, override, match):
     # an empty data folder: a check that came after the scan would fail on the data instead

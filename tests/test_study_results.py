@@ -179,14 +179,18 @@ def test_a_seed_whose_arms_ran_on_two_machines_is_named_with_its_arms(tmp_path):
     root = tmp_path / "runs"
     avx2 = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX2", "threads": 1}
     avx512 = {**avx2, "cpu_capability": "AVX512"}
+    portable = {**avx2, "mkldnn_enabled": False}  # numerics=portable on either machine
     where = {("relu", 0): [avx2], ("leaky_relu:0.1", 0): [avx2], ("relu", 1): [avx2],
-             ("leaky_relu:0.1", 1): [avx2, avx512]}  # resumed on the other machine
+             ("leaky_relu:0.1", 1): [avx2, avx512], ("relu", 2): [portable], ("leaky_relu:0.1", 2): [avx2]}
     for (arm, seed), entries in where.items():
         folder = write_run(root, arm, seed, BASE[seed] - (0.01 if arm != "relu" else 0), arm)
         (folder / "environment.json").write_text(json.dumps(entries))
     text, r = run_report(root, tmp_path)
-    assert r["machines"]["all"] == ["AMD EPYC (AVX2)", "AMD EPYC (AVX2) + AMD EPYC (AVX512)"]
+    assert r["machines"]["all"] == ["AMD EPYC (AVX2)", "AMD EPYC (AVX2) + AMD EPYC (AVX512)",
+                                    "AMD EPYC (AVX2, oneDNN off)"]
     assert r["machines"]["mixed_seeds"] == {"1": {"AMD EPYC (AVX2) + AMD EPYC (AVX512)": ["leaky_relu:0.1"],
-                                                  "AMD EPYC (AVX2)": ["relu"]}}
+                                                  "AMD EPYC (AVX2)": ["relu"]},
+                                            "2": {"AMD EPYC (AVX2)": ["leaky_relu:0.1"],
+                                                  "AMD EPYC (AVX2, oneDNN off)": ["relu"]}}
     assert "- seed 1: AMD EPYC (AVX2) + AMD EPYC (AVX512): leaky_relu:0.1; AMD EPYC (AVX2): relu\n" in text
     assert "seed 0:" not in text

@@ -97,7 +97,7 @@ def check_fits(ckpt: dict, module: torch.nn.Module, model_config: dict, path: st
 
 # what a resume may change: where and how the run is computed, not which run it is (with the flat data keys that
 # data.loader and data.cache hold since 2026-12, so that an older run's checkpoint still resumes)
-RESUME_KEYS = ("ckpt_path", "test", "tags", "task_name", "threads", "paths", "logger", "trainer.max_epochs",
+RESUME_KEYS = ("ckpt_path", "test", "tags", "task_name", "threads", "numerics", "paths", "logger", "trainer.max_epochs",
                "trainer.max_time", "trainer.enable_progress_bar", "data.root", "data.loader", "data.cache",
                "data.num_workers", "data.persistent_workers", "data.pin_memory", "data.worker_nice", "data.ram_cache",
                "data.check_cache_dir")

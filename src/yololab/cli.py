@@ -55,11 +55,13 @@ def prepare(cfg: DictConfig) -> None:
     ``imports`` lists, before anything the config names is instantiated (:mod:`yololab.utils.imports`); then
     check the config's values (a wrong value stops here, before the data scan and before yololab loads torch)."""
     from yololab.utils.imports import add_project_root, import_modules
+    from yololab.utils.numerics import set_variables
     from yololab.utils.settings import check_settings
 
     add_project_root()
     import_modules(cfg.get("imports"))  # first: a fork's registered names are valid values
     check_settings(cfg)
+    set_variables(cfg.get("numerics", "native"))  # before torch's first kernel (utils.numerics)
 
 
 def reported(task):

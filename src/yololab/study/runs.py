@@ -184,11 +184,13 @@ def read_environment(path: Path) -> list[dict] | None:
 
 
 def machine_of(path: Path) -> str | None:
-    """"<CPU model> (<ATen CPU capability>)" of each start recorded in ``environment.json``, distinct ones joined
-    by ' + ' (a run resumed elsewhere). Runs on different machines drift in their last bits (README,
-    "Reproducibility"), so the report shows which seeds mix machines."""
+    """"<CPU model> (<ATen CPU capability>[, oneDNN off])" of each start recorded in ``environment.json``
+    (``numerics=portable`` turns oneDNN off), distinct ones joined by ' + ' (a run resumed elsewhere). Runs on
+    different machines drift in their last bits (README, "Reproducibility"), so the report shows which seeds mix
+    machines."""
     entries = read_environment(path)
-    return entries and " + ".join(dict.fromkeys(f"{e.get('cpu_model')} ({e.get('cpu_capability')})"
+    return entries and " + ".join(dict.fromkeys(f"{e.get('cpu_model')} ({e.get('cpu_capability')}"
+                                                f"{', oneDNN off' if e.get('mkldnn_enabled') is False else ''})"
                                                 for e in entries))
 
 

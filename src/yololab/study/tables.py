@@ -82,7 +82,8 @@ def trunk_column(run: Run) -> dict[str, str]:
 
 # runs.csv column: environment.json key
 ENVIRONMENT_COLUMNS = {"cpu_model": "cpu_model", "cpu_capability": "cpu_capability", "isa": "isa",
-                       "torch": "torch", "onednn": "onednn", "mkl": "mkl", "torch_threads": "threads"}
+                       "torch": "torch", "onednn": "onednn", "onednn_enabled": "mkldnn_enabled", "mkl": "mkl",
+                       "torch_threads": "threads"}
 
 
 def environment_columns(folder: Path) -> dict:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from yololab.checkpoint_io import AtomicCheckpointIO
 from yololab.checkpoints import check_fits, check_same_run, read_checkpoint
 from yololab.optim import check_optimizer
-from yololab.utils import environment
+from yololab.utils import environment, numerics
 from yololab.utils.csv_logger import AppendingCSVLogger
 from yololab.utils.instantiate import instantiate_group
 from yololab.utils.run_files import metrics_line, trainer_metrics, write_run_files
@@ -108,6 +108,7 @@ def build(cfg: DictConfig, checkpoint: Path | None = None):
     check_devices(cfg.trainer)
     resume = read_checkpoint(checkpoint) if checkpoint else None
     set_threads(cfg.get("threads"))
+    numerics.apply(cfg.get("numerics", "native"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model, class_names=datamodule.class_names)

@@ -3,8 +3,9 @@ libraries and the threads.
 
 The same command and seed give the same numbers bit for bit on the same CPU model, library versions and thread
 count; on another CPU model, oneDNN and MKL pick other kernels (another instruction set, another summation
-order) and the numbers drift (docs/reproducibility.md). So every training start appends this record to its run
-folder's ``environment.json``, and a study's ``runs.csv`` shows it per run.
+order) and the numbers drift (the README's Reproducibility section; ``numerics=portable``:
+:mod:`yololab.utils.numerics`). So every training start appends this record to its run folder's
+``environment.json``, and a study's ``runs.csv`` shows it per run.
 """
 
 from __future__ import annotations

@@ -52,6 +52,8 @@ def format_choices() -> str:
 RULES: dict[str, Rule] = {
     "seed": Rule(integer(0, 2**32 - 1), "the seed must be an integer in [0, 4294967295]"),
     "threads": Rule(integer(1, null=True), "give a positive number of CPU threads, or null for one per core"),
+    "numerics": Rule(lambda v: v in ("native", "portable"),
+                     "native (the fastest kernels of this CPU) or portable (the same kernels on every CPU with AVX2)"),
     "data.img_size": Rule(lambda v: integer(32)(v) and v % 32 == 0,
                           "the image size must be an integer multiple of 32 (32, 64, ..., 640)"),
     "data.batch_size": Rule(integer(1), "the batch size (per device) must be an integer >= 1"),

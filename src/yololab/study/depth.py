@@ -1,0 +1,95 @@
+"""The deep variant's depth (docs/head-probe-study, family 2): the smallest head depth at which one arm's
+backward signal measurably shrinks from the last hidden layer's output to the first's.
+
+Per depth (``model.head.depth`` in each run's config): the arm's log10 backward-signal ratio
+(:func:`yololab.study.measures.log_backward_ratio`) over its seeds, with the Student t 95% interval of the
+mean. "Measurably below 1" is the rule written before the runs: the interval lies below 0.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from yololab.study.measures import log_backward_ratio
+from yololab.study.runs import Run, StudyDataError
+from yololab.study.stats import t_interval
+
+
+@dataclass(frozen=True)
+class DepthRow:
+    depth: int
+    seeds: tuple[int, ...]
+    ratios: tuple[float, ...]  # log10 backward-signal ratio per seed, in the order of ``seeds``
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def vanishes(self) -> bool:
+        return self.high < 0  # NaN (fewer than two seeds) is not below 0
+
+
+def head_depth(run: Run) -> int:
+    depth = run.config.get("model", {}).get("head", {}).get("depth")
+    if not isinstance(depth, int):
+        raise StudyDataError(f"{run.name}: its config has no model.head.depth")
+    return depth
+
+
+def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
+    """A row per depth of the ``arm``'s runs, shallowest first; a seed twice at one depth is an error."""
+    by_depth: dict[int, dict[int, float]] = {}
+    for run in (r for r in runs if r.arm == arm):
+        seeds = by_depth.setdefault(head_depth(run), {})
+        if run.seed in seeds:
+            raise StudyDataError(f"{run.name}: a second run of {arm}, seed {run.seed}, depth {head_depth(run)}")
+        seeds[run.seed] = log_backward_ratio(run)
+    if not by_depth:
+        raise StudyDataError(f"no run of the arm {arm}")
+    rows = []
+    for depth, seeds in sorted(by_depth.items()):
+        order = tuple(sorted(seeds))
+        values = [seeds[s] for s in order if not math.isnan(seeds[s])]
+        low, high = t_interval(values)
+        rows.append(DepthRow(depth, order, tuple(seeds[s] for s in order),
+                             statistics.fmean(values) if values else math.nan, low, high))
+    return rows
+
+
+def chosen_depth(rows: list[DepthRow]) -> int | None:
+    """The smallest depth whose interval lies below 0, or None."""
+    return next((row.depth for row in rows if row.vanishes), None)
+
+
+def table(rows: list[DepthRow], arm: str) -> str:
+    lines = [f"| depth | seeds | {arm}: log10 backward-signal ratio (first / last hidden layer's output), per seed "
+             "| mean | 95% t interval | below 0 |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        per_seed = ", ".join(f"{v:+.3f}" for v in r.ratios)
+        lines.append(f"| {r.depth} | {len(r.seeds)} | {per_seed} | {r.mean:+.3f} | [{r.low:+.3f}, {r.high:+.3f}] | "
+                     f"{'yes' if r.vanishes else 'no'} |")
+    depth = chosen_depth(rows)
+    verdict = (f"The deep variant's depth: **{depth}**, the smallest depth whose interval lies below 0."
+               if depth is not None else "No depth's interval lies below 0: no depth shows measurable vanishing.")
+    return "\n".join(lines) + "\n\n" + verdict + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from yololab.study.runs import load_runs_dir
+
+    parser = argparse.ArgumentParser(prog="scripts/depth_search.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", help="run folders (a sweep's folder, or several)")
+    parser.add_argument("--arm", default="relu")
+    args = parser.parse_args(argv)
+    try:
+        runs = [run for folder in args.folders for run in load_runs_dir(folder)]
+        print(table(depth_rows(runs, args.arm), args.arm), end="")
+    except StudyDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
