@@ -43,6 +43,17 @@ def compare(mine: dict, theirs: dict) -> tuple[int, int, str | None]:
     return len(steps), len(steps) - len(differ), (differ[0] if differ else None)
 
 
+def read_trace(path: Path) -> dict:
+    """A file this check wrote: {mode: {"losses": {step: loss}, "environment": {...}}}; exit 1 naming it if not."""
+    try:
+        trace = json.loads(path.read_text())
+        if all(isinstance(trace[m]["losses"], dict) and isinstance(trace[m]["environment"], dict) for m in MODES):
+            return trace
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        pass
+    raise SystemExit(f"error: {path} is not a trace this check wrote (python -m benchmarks.numerics_check --out)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.numerics_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write (must not exist)")
@@ -52,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out.exists():
         raise SystemExit(f"error: {args.out} exists; not overwriting it")
-    theirs = json.loads(args.against.read_text()) if args.against else None
+    theirs = read_trace(args.against) if args.against else None
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     root = Path("logs/numerics_check") / stamp
     root.mkdir(parents=True)  # a new folder per check: nothing of another run is written over

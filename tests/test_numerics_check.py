@@ -31,3 +31,12 @@ def test_an_existing_output_file_is_never_overwritten(tmp_path):
     with pytest.raises(SystemExit, match="exists; not overwriting it"):
         numerics_check.main(["--out", str(out)])
     assert out.read_text() == "mine"
+
+
+def test_a_missing_or_foreign_reference_is_named_before_any_training(tmp_path):
+    (tmp_path / "foreign.json").write_text(json.dumps({"native": {"losses": [1.0]}}))
+    for against in (tmp_path / "absent.json", tmp_path / "foreign.json"):
+        with pytest.raises(SystemExit, match=f"{against} is not a trace this check wrote"):
+            numerics_check.main(["--out", str(tmp_path / "out.json"), "--against", str(against)])
+    assert not (tmp_path / "out.json").exists()
+    assert numerics_check.read_trace(REPO / "docs/runs-2026-12-04/numerics/avx512-epyc.json")["native"]["losses"]
