@@ -29,14 +29,15 @@ def table(candidates: list[Run], reference: list[Run], arm: str, metric: str, fr
     bar = fraction * mean
     lines = [f"The bar: {fraction:.0%} of {arm}'s mean {metric} over its {n} seed(s), {mean:.4f}: **{bar:.4f}**.", "",
              f"| arm | seed | {metric} | of {arm}'s mean | clears the bar |", "| --- | --- | --- | --- | --- |"]
+    values = {run.name: final(run, metric) for run in candidates}
     for run in sorted(candidates, key=lambda r: (r.arm, r.seed)):
-        value = final(run, metric)
+        value = values[run.name]
         if math.isnan(value):
             lines.append(f"| {run.arm} | {run.seed} | not logged | – | no |")
             continue
         lines.append(f"| {run.arm} | {run.seed} | {value:.4f} | {value / mean:.0%} | "
                      f"{'yes' if value >= bar else 'no'} |")
-    cleared = sorted({r.arm for r in candidates if final(r, metric) >= bar})
+    cleared = sorted({r.arm for r in candidates if values[r.name] >= bar})
     lines += ["", f"Cleared: {', '.join(cleared)}." if cleared else "No arm clears the bar."]
     return "\n".join(lines) + "\n"
 

@@ -52,6 +52,12 @@ def comparison_label(c: dict, names: list[str]) -> str:
     return c["label"] if len(names) == 1 else f"{c['label']} ({c['quantity']})"
 
 
+def figures(r: dict, c: dict) -> tuple[str, str, str]:
+    """A comparison's difference, 95% CI and Holm p as shown (in its quantity's unit)."""
+    factor = r["quantities"][c["quantity"]]["factor"]
+    return show(c["estimate"], factor), interval(c, factor), f"{c['p_holm']:.2g}"
+
+
 def claim_table(r: dict, i: int, claim: dict) -> str:
     """The claim's verdict, then a row per comparison: difference, 95% CI, Holm p."""
     head = f"**{i}. {claim['text']}** {verdict_words(claim)}"
@@ -60,9 +66,7 @@ def claim_table(r: dict, i: int, claim: dict) -> str:
     rows, names, what = compared(r, claim)
     lines = [head + f" ({what})", "", "| comparison | difference | 95% CI | Holm p |", "| --- | --- | --- | --- |"]
     for c in rows:
-        factor = r["quantities"][c["quantity"]]["factor"]
-        lines.append(f"| {comparison_label(c, names)} | {show(c['estimate'], factor)} | {interval(c, factor)} | "
-                     f"{c['p_holm']:.2g} |")
+        lines.append(f"| {comparison_label(c, names)} | " + " | ".join(figures(r, c)) + " |")
     against = [n for n in claim["nominal"] if n["relation"] == "against the claim"]
     if against:
         lines += ["", "Against it, nominally (unadjusted p < α): " + "; ".join(against_text(r, n) for n in against)
@@ -113,9 +117,8 @@ def claim_cell(r: dict, claim: dict | None) -> str:
     rows, names, what = compared(r, claim)
     lines = [f"{verdict_words(claim)} ({what})"]
     for c in rows:
-        factor = r["quantities"][c["quantity"]]["factor"]
-        lines.append(f"{comparison_label(c, names)}: {show(c['estimate'], factor)} {interval(c, factor)}, "
-                     f"p {c['p_holm']:.2g}")
+        difference, ci, p = figures(r, c)
+        lines.append(f"{comparison_label(c, names)}: {difference} {ci}, p {p}")
     return "<br>".join(lines)
 
 
@@ -163,24 +166,19 @@ def columns_of(spec: str, folder: Path, where: str) -> list[tuple[str, Path]]:
     return columns
 
 
+def block_files(m: re.Match, readme: Path) -> list[tuple[str, Path]]:
+    """(label, resolved results path) of each column of the block ``m`` (one, unlabelled, for a single study)."""
+    folder = Path(readme).resolve().parent
+    if m["kind"] == ": ":
+        return [("", (folder / m["spec"]).resolve())]
+    return [(label, path.resolve()) for label, path in columns_of(m["spec"], folder, str(readme))]
+
+
 def rendered(m: re.Match, readme: Path, known: dict[Path, dict]) -> str:
     """What the block ``m`` of ``readme`` must hold, from its results files (``known`` first, else read)."""
-    folder = Path(readme).resolve().parent
-
-    def load(path: Path) -> dict:
-        path = path.resolve()
-        return known[path] if path in known else results_module.read(path)
-
-    if m["kind"] == ": ":
-        return render(load(folder / m["spec"]))
-    return render_side_by_side([(label, load(path)) for label, path in columns_of(m["spec"], folder, str(readme))])
-
-
-def names(m: re.Match, readme: Path) -> list[Path]:
-    folder = Path(readme).resolve().parent
-    if m["kind"] == ": ":
-        return [(folder / m["spec"]).resolve()]
-    return [path.resolve() for _, path in columns_of(m["spec"], folder, str(readme))]
+    columns = [(label, known[path] if path in known else results_module.read(path))
+               for label, path in block_files(m, readme)]
+    return render(columns[0][1]) if m["kind"] == ": " else render_side_by_side(columns)
 
 
 def relative(results_path: Path, readme: Path) -> str:
@@ -194,7 +192,7 @@ def update(readme: Path, results_path: Path, r: dict) -> None:
     except (OSError, UnicodeDecodeError) as err:
         raise StudyDataError(f"{readme}: cannot be read ({err})") from None
     target = Path(results_path).resolve()
-    found = [m for m in BLOCK.finditer(text) if target in names(m, readme)]
+    found = [m for m in BLOCK.finditer(text) if target in (path for _, path in block_files(m, readme))]
     if not found:
         raise StudyDataError(f"{readme}: no block '<!-- results: {relative(results_path, readme)} -->' ... "
                              "'<!-- end results -->' to write the headline into; add the two marker lines where it "
