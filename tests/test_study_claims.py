@@ -149,7 +149,8 @@ def test_claims_without_their_arms_are_not_applicable(tmp_path):
     design = head_design(tmp_path)
     groups = study(10, {k: v for k, v in ARMS.items() if k in ("relu", "elu", "leaky_relu_0.1")})
     assert [c["verdict"] for c in evaluate(groups, design)] == [
-        "supported", "not supported (significant in the opposite direction)", "supported", "supported"]
+        "supported", "not supported (significant in the opposite direction), each significant effect smaller than "
+        "the margin", "supported", "supported"]  # +0.08 log10 against a margin of 0.1
     no_relu = evaluate(study(10, {k: v for k, v in ARMS.items() if k != "relu"}), design)
     assert no_relu[0]["verdict"] == "not applicable" and no_relu[0]["reason"] == "the study has no relu arm"
     assert no_relu[2]["verdict"] != "not applicable"  # two LeakyReLU slopes remain

@@ -200,3 +200,15 @@ def test_runs_of_another_depth_are_drawn_not_dropped(tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "The runs have 2 head layouts (4 layers: 3 runs; 3 layers: 3 runs): the depth figure has one panel " \
            "per layout." in text or "(3 layers: 3 runs; 4 layers: 3 runs)" in text
+
+
+def test_a_significant_effect_below_the_margin_says_so(tmp_path):
+    """0.3 points lower on every seed is significant, but the claim's margin is 1 point: the verdict says both."""
+    finals = {"relu": BASE, "leaky_relu_0.1": shifted(BASE, -0.003, {s: 0.0005 * (-1) ** s for s in BASE})}
+    worse = conclusion(write_study(tmp_path / "runs", finals), tmp_path)[0]
+    assert worse.startswith("Supported, each significant effect smaller than the margin: leaky_relu_0.1 − relu: "
+                            "-0.30 mAP points [95% CI -0.")
+    assert "significantly lower (as claimed), but the CI lies within ±1.00: smaller than matters" in worse
+    wide = conclusion(tmp_path / "runs", tmp_path, "--study", str(write_study_file(
+        tmp_path / "s.yaml", [{**c, "margin": 0.002} for c in HEAD_CLAIMS])))[0]
+    assert wide.startswith("Supported: leaky_relu_0.1 − relu: -0.30 mAP points")  # the CI reaches past 0.2

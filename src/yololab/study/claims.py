@@ -118,6 +118,9 @@ def judge(record: dict, comps: Comparisons, quantity: Quantities, alpha: float) 
         outcomes = [f["outcome"] for f in record["findings"]]
         record["verdict"] = verdicts.verdict(outcomes, record["need"])
         record["reason"] = reason(record, comps, quantity)
+        significant = [comps.items[f["comparison"]] for f in record["findings"]
+                       if f["outcome"] in (verdicts.SIGNIFICANT, verdicts.OPPOSITE)]
+        record["verdict"] = verdicts.sized(record["verdict"], significant, margin)
     return record
 
 

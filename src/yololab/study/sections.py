@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from yololab.study.verdicts import OUTCOME_RULES, VERDICT_RULES, WORD_RULE, interval
+from yololab.study.verdicts import OUTCOME_RULES, SIZE_RULE, VERDICT_RULES, WORD_RULE, interval
 
 FIGURES = ("map_per_arm.png", "differences.png", "learning_curves.png", "grad_norm_depth.png", "dead_fraction.png",
            "epochs_to_target.png")
@@ -125,7 +125,7 @@ def section_design(r: dict) -> str:
         *(f"- *{word}*: {rule}" for word, rule in OUTCOME_RULES),
         f"\n{WORD_RULE}\n",
         "**A claim's verdict:**\n",
-        *(f"- *{word}*: {rule}" for word, rule in VERDICT_RULES), ""])
+        *(f"- *{word}*: {rule}" for word, rule in VERDICT_RULES), f"\n{SIZE_RULE}\n"])
 
 
 def declared_table(r: dict) -> str:

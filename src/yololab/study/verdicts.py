@@ -35,6 +35,10 @@ VERDICT_RULES = (
     ("inconclusive (no data)", "no run of the reference, or of every compared arm, has the claim's metric."),
     ("not applicable", "the study lacks the claim's arms, or a trend's arms differ in more than its parameter."),
 )
+BELOW_MARGIN = ", each significant effect smaller than the margin"
+SIZE_RULE = (f"A verdict that rests on significant comparisons (as claimed or opposite) ends with \"{BELOW_MARGIN}\" "
+             "when every one of them has its 95% CI within ± the margin: the effect is real on these seeds but "
+             "smaller than the claim's margin says matters.")
 
 
 def show(value: float, factor: float) -> str:
@@ -110,6 +114,12 @@ def evidence(c: dict, finding: dict, q: dict) -> str:
     ci = interval(c, factor).replace("[", "[95% CI ") if not math.isnan(c["ci_low"]) else "[no CI]"
     return (f"{c['label']}: {show(c['estimate'], factor)} {q['unit']} {ci}, Holm p = {c['p_holm']:.3g}, "
             f"n = {c['n']}: {finding['note']}")
+
+
+def sized(word: str, significant: list[dict], margin: float) -> str:
+    """The verdict with :data:`SIZE_RULE`'s ending where every significant comparison is below the margin."""
+    small = significant and all(excludes(c, 0, margin) for c in significant)
+    return word + BELOW_MARGIN if small else word
 
 
 def verdict(outcomes: list[str], need: str) -> str:
