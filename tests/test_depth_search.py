@@ -51,6 +51,18 @@ def test_no_depth_vanishing_is_said_and_a_duplicate_seed_is_an_error(tmp_path, c
     assert "a second run of relu, seed 1, depth 2" in capsys.readouterr().err
 
 
+def test_one_sweep_folder_may_hold_several_depths_with_the_same_seeds(tmp_path, capsys):
+    """The depth search's own sweep writes depths 4 and 8 of seeds 0-2 into one folder."""
+    for d in (4, 8):
+        for seed, signal in SIGNALS[d].items():
+            write_run(tmp_path / "sweep" / f"depth={d}", "relu", seed, 0.3, "relu", layers=layers(d), signal=signal,
+                      config={"model": {"head": {"depth": d}}})
+    assert depth.main([str(tmp_path / "sweep")]) == 0
+    out = capsys.readouterr().out
+    assert [line.split(" | ")[1] for line in out.splitlines() if line.startswith(("| 4 |", "| 8 |"))] == ["3", "2"]
+    assert "The deep variant's depth: **4**" in out
+
+
 def test_an_arm_with_no_runs_is_an_error(tmp_path, capsys):
     assert depth.main([*write(tmp_path, {2: SIGNALS[2]}), "--arm", "elu"]) == 1
     assert "no run of the arm elu" in capsys.readouterr().err

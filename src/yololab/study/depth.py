@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arm", default="relu")
     args = parser.parse_args(argv)
     try:
-        runs = [run for folder in args.folders for run in load_runs_dir(folder)]
+        # one folder may hold several depths (a seed once per depth): depth_rows checks that itself
+        runs = [run for folder in args.folders for run in load_runs_dir(folder, unique=False)]
         print(table(depth_rows(runs, args.arm), args.arm), end="")
     except StudyDataError as err:
         print(f"error: {err}", file=sys.stderr)

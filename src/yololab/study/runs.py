@@ -194,8 +194,8 @@ def machine_of(path: Path) -> str | None:
                                                 for e in entries))
 
 
-def load_runs_dir(root: str | Path) -> list[Run]:
-    """Every finished run below ``root``."""
+def load_runs_dir(root: str | Path, *, unique: bool = True) -> list[Run]:
+    """Every finished run below ``root``; ``unique`` (a report's pairing by seed): one run per (arm, seed)."""
     root = Path(root)
     if not root.is_dir():
         raise StudyDataError(f"runs directory not found: {root}")
@@ -203,7 +203,8 @@ def load_runs_dir(root: str | Path) -> list[Run]:
     if not folders:
         raise StudyDataError(f"{root}: no finished runs (folders holding metrics.json and config.yaml)")
     runs = [read_run(folder, root) for folder in folders]
-    check_unique(runs)
+    if unique:
+        check_unique(runs)
     return runs
 
 
