@@ -63,6 +63,17 @@ def test_one_sweep_folder_may_hold_several_depths_with_the_same_seeds(tmp_path, 
     assert "The deep variant's depth: **4**" in out
 
 
+def test_runs_under_different_inits_are_an_error(tmp_path, capsys):
+    """PyTorch's default init shrinks the signal where the activation-aware one keeps it: not one search."""
+    for d, init in ((2, "auto"), (4, "torch_default")):
+        for seed, signal in SIGNALS[d].items():
+            write_run(tmp_path / "mixed" / f"depth={d}", "relu", seed, 0.3, "relu", layers=layers(d), signal=signal,
+                      config={"model": {"head": {"depth": d}, "init": init}})
+    assert depth.main([str(tmp_path / "mixed")]) == 1
+    err = capsys.readouterr().err
+    assert "runs of relu under different inits: auto (" in err and "torch_default (" in err
+
+
 def test_an_arm_with_no_runs_is_an_error(tmp_path, capsys):
     assert depth.main([*write(tmp_path, {2: SIGNALS[2]}), "--arm", "elu"]) == 1
     assert "no run of the arm elu" in capsys.readouterr().err

@@ -22,11 +22,9 @@ from yololab.utils.paths import CONFIG_DIR
 
 ARMS = ["relu", "leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2", "leaky_relu:0.3", "elu", "selu", "silu",
         "gelu", "mish"]
-SWEEP_FILES = ["sweep.yaml", "studies/example/sweep.yaml", "studies/neu-det/sweep.yaml",
-               "studies/neu-det/selu_preset.yaml", "studies/neu-det/fc_head.yaml", "studies/head-probe/mlp_depth2.yaml",
-               "studies/head-probe/mlp_batchnorm.yaml", "studies/head-probe/selu_preset.yaml",
-               "studies/head-probe/pilot.yaml", "studies/head-probe/depth_search.yaml",
-               "studies/head-probe/fc_ablations.yaml"]
+# every sweep file in the repository (a study's claims file, study.yaml, names no program)
+SWEEP_FILES = ["sweep.yaml", *sorted(str(p.relative_to(REPO)) for p in (REPO / "studies").rglob("*.yaml")
+                                     if "program" in yaml.safe_load(p.read_text()))]
 
 
 def test_sweep_yaml_passes_the_wandb_schema_and_is_the_study():
@@ -81,16 +79,17 @@ def check_arm(composed, params):
         assert (composed.model.head._target_, composed.model.head.activation) == ("yololab.models.heads.FCHead",
                                                                                   activation)
         return
-    if params["experiment"].startswith("study/fc_probe/"):  # family 3's ablations: one change each from the base
+    if params["experiment"].startswith("study/fc_probe/"):  # family 3's ablations: their changes from the base
         ablation = params["experiment"].rsplit("/", 1)[1]
         head = composed.model.head
         assert composed.arm == f"fc_{ablation}" and composed.seed == params["seed"]
         assert (head._target_, head.activation) == ("yololab.models.heads.FCHead", params["model.head.activation"])
-        changed = {"norm_batch": ("norm", "batch"), "norm_layer": ("norm", "layer"), "grid_14": ("grid", 14),
-                   "reduce_64": ("reduce", 64)}.get(ablation)
-        base = {"norm": "none", "grid": 7, "reduce": None}
-        assert {k: head[k] for k in base} == ({**base, changed[0]: changed[1]} if changed else base)
-        assert composed.model.optimizer.lr == (0.0002 if ablation == "lr_low" else 0.002)
+        changed = {"norm_batch": {"norm": "batch"}, "norm_layer": {"norm": "layer"}, "grid_14": {"grid": 14},
+                   "reduce_64": {"reduce": 64}, "lr_low": {"lr": 0.0002}, "lr_lowest": {"lr": 0.00002},
+                   "lr_low_reduce_64": {"lr": 0.0002, "reduce": 64}, "base": {}, "no_ema": {}}[ablation]
+        base = {"norm": "none", "grid": 7, "reduce": None, "lr": 0.002}
+        got = {**{k: head[k] for k in ("norm", "grid", "reduce")}, "lr": composed.model.optimizer.lr}
+        assert got == {**base, **changed}
         assert (composed.callbacks.get("ema") is None) == (ablation == "no_ema")
         assert list(composed.model.freeze) == ["backbone", "neck"] and composed.model.cache_features
         assert composed.model.init_from_sha256 == committed_trunk_sha256() and composed.data.img_size == 224

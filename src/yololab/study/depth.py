@@ -38,10 +38,20 @@ def head_depth(run: Run) -> int:
     return depth
 
 
+def head_init(run: Run) -> str | None:
+    return run.config.get("model", {}).get("init")
+
+
 def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
-    """A row per depth of the ``arm``'s runs, shallowest first; a seed twice at one depth is an error."""
+    """A row per depth of the ``arm``'s runs, shallowest first; a seed twice at one depth is an error, and so are
+    runs under different inits (the ratio depends on the init as much as on the depth)."""
+    arm_runs = [r for r in runs if r.arm == arm]
+    inits = {head_init(r): r.name for r in arm_runs}
+    if len(inits) > 1:
+        named = ", ".join(f"{init} ({name})" for init, name in inits.items())
+        raise StudyDataError(f"runs of {arm} under different inits: {named}; give one init's runs")
     by_depth: dict[int, dict[int, float]] = {}
-    for run in (r for r in runs if r.arm == arm):
+    for run in arm_runs:
         seeds = by_depth.setdefault(head_depth(run), {})
         if run.seed in seeds:
             raise StudyDataError(f"{run.name}: a second run of {arm}, seed {run.seed}, depth {head_depth(run)}")
