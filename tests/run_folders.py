@@ -39,9 +39,10 @@ STEPS = 3
 
 def write_run(root: Path, arm: str, seed: int, final: float, activation: str | None = None,
               grads: list[float] | None = None, layers: list[tuple[str, str | None]] | None = None,
-              config: dict | None = None, metrics: dict | None = None, signal: list[float] | None = None) -> Path:
+              config: dict | None = None, metrics: dict | None = None, signal: list[float] | None = None,
+              signal_at_start: list[float] | None = None) -> Path:
     """One finished run; ``activation`` None leaves ``model.head.activation`` out of the config; ``config`` and
-    ``metrics`` are merged into its config and final metrics."""
+    ``metrics`` are merged into its config and final metrics; ``signal_at_start`` replaces ``signal`` at step 0."""
     layers = layers or LAYERS
     grads = grads or [1.0] * len(layers)
     signal = signal or [1.0] * len(layers)
@@ -57,8 +58,9 @@ def write_run(root: Path, arm: str, seed: int, final: float, activation: str | N
     scale = 1 + 0.01 * seed
     rows = [{"step": s, **{f"gradflow/grad_norm/{name}": g * scale for (name, _), g in zip(layers, grads,
                                                                                              strict=True)},
-             **{f"gradflow/input_grad_norm/{name}": g * scale for (name, _), g in zip(layers, signal,
-                                                                                       strict=False)}}
+             **{f"gradflow/input_grad_norm/{name}": g * scale
+                for (name, _), g in zip(layers, signal_at_start if s == 0 and signal_at_start else signal,
+                                        strict=False)}}
             for s in range(STEPS)]
     rows += [{"epoch": e, "val/mAP50-95": final * (e + 1) / 2} for e in range(2)]
     columns = sorted({k for r in rows for k in r})

@@ -39,7 +39,7 @@ def test_each_depth_gets_its_seeds_ratio_and_t_interval_and_the_smallest_vanishi
         row = next(line for line in out.splitlines() if line.startswith(f"| {d} |"))
         per_seed = ", ".join(f"{r:+.3f}" for r in ratios)
         assert row == (f"| {d} | {n} | {per_seed} | {mean:+.3f} | [{mean - half:+.3f}, {mean + half:+.3f}] | "
-                       f"{'yes' if mean + half < 0 else 'no'} |")
+                       f"{'yes' if mean + half < 0 else 'no'} | {mean:+.3f} |")  # the same signal at every step
     assert "The deep variant's depth: **4**" in out
 
 
@@ -74,6 +74,21 @@ def test_runs_under_different_inits_are_an_error(tmp_path, capsys):
     assert "runs of relu under different inits: auto (" in err and "torch_default (" in err
 
 
+def test_the_ratio_at_the_first_logged_step_is_shown_beside_the_runs_mean(tmp_path, capsys):
+    """PyTorch's default init shrinks a relu layer's signal about sqrt(6)-fold at the start; training then grows it:
+    the first step's ratio is its own column, and the rule still reads the mean over the steps."""
+    starts = {0: [9.0, 0.10, 1, 1, 1.0], 1: [9.0, 0.05, 1, 1, 1.0]}
+    for seed, start in starts.items():
+        write_run(tmp_path / "td", "relu", seed, 0.3, "relu", layers=layers(4), signal=[9.0, 2.0, 1, 1, 1.0],
+                  signal_at_start=start, config={"model": {"head": {"depth": 4}}})
+    assert depth.main([str(tmp_path / "td")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 4 |"))
+    per_seed = [(math.log10(s[1]) + 2 * math.log10(2.0)) / 3 for s in starts.values()]  # 3 steps, the first the init's
+    at_start = (math.log10(0.10) + math.log10(0.05)) / 2  # -1.151
+    assert row.split(" | ")[2:4] == [", ".join(f"{v:+.3f}" for v in per_seed), f"{sum(per_seed) / 2:+.3f}"]
+    assert row.endswith(f"| no | {at_start:+.3f} |")
+
+
 def test_an_arm_with_no_runs_is_an_error(tmp_path, capsys):
     assert depth.main([*write(tmp_path, {2: SIGNALS[2]}), "--arm", "elu"]) == 1
     assert "no run of the arm elu" in capsys.readouterr().err
@@ -82,5 +97,5 @@ def test_an_arm_with_no_runs_is_an_error(tmp_path, capsys):
 @pytest.mark.parametrize("values, vanishes", [([-0.2, -0.3, -0.25], True), ([-0.2, -0.3], False), ([-0.5], False)])
 def test_vanishing_needs_the_whole_interval_below_zero(values, vanishes):
     low, high = depth.t_interval(values)
-    row = depth.DepthRow(4, tuple(range(len(values))), tuple(values), sum(values) / len(values), low, high)
+    row = depth.DepthRow(4, tuple(range(len(values))), tuple(values), sum(values) / len(values), low, high, math.nan)
     assert row.vanishes is vanishes

@@ -2,7 +2,8 @@
 
 Per run: for every path through the head (``head.<box|cls>.<level>``), per logged step, log10 of
 ``gradflow/input_grad_norm`` at layer 1 (the first hidden layer's output) over that at the path's last layer (the
-last hidden layer's output); the mean over paths and steps is the run's ratio. Prints the mean and 95% t interval
+last hidden layer's output); the mean over paths and steps is the run's ratio, and over paths at the first logged
+step alone, its ratio under the initial weights. Prints the mean and 95% t interval
 per arm and depth, and, given a ``results.json``, its paired vanishing comparisons beside scipy's.
 
     python docs/head-probe-study/checks/backward_signal.py docs/head-probe-study/runs/mlp_depth2 \
@@ -22,7 +23,7 @@ from scipy import stats
 COLUMN = re.compile(r"gradflow/input_grad_norm/(.*)\.(\d+)$")
 
 
-def run_ratio(path: pathlib.Path) -> float:
+def run_ratio(path: pathlib.Path, first_step_only: bool = False) -> float:
     with path.open() as f:
         rows = list(csv.DictReader(f))
     layers: dict[str, list[int]] = {}
@@ -32,16 +33,18 @@ def run_ratio(path: pathlib.Path) -> float:
     logs = []
     for head_path, index in layers.items():
         first, last = f"gradflow/input_grad_norm/{head_path}.1", f"gradflow/input_grad_norm/{head_path}.{max(index)}"
-        logs += [np.log10(float(r[first]) / float(r[last])) for r in rows if r[first] and r[last]]
+        steps = [r for r in rows if r[first] and r[last]]
+        steps = sorted(steps, key=lambda r: int(r["step"]))[:1] if first_step_only else steps
+        logs += [np.log10(float(r[first]) / float(r[last])) for r in steps]
     return float(np.mean(logs))
 
 
 def main(root: str, results: str | None = None) -> None:
-    per_run = {}
+    per_run, at_start = {}, {}
     for path in pathlib.Path(root).rglob("csv/metrics.csv"):
         config = yaml.safe_load((path.parent.parent / "config.yaml").read_text())
         key = (str(config["arm"]), int(config["model"]["head"]["depth"]), int(config["seed"]))
-        per_run[key] = run_ratio(path)
+        per_run[key], at_start[key] = run_ratio(path), run_ratio(path, first_step_only=True)
     groups: dict[tuple[str, int], list[float]] = {}
     for (arm, depth, _), ratio in per_run.items():
         groups.setdefault((arm, depth), []).append(ratio)
@@ -49,7 +52,8 @@ def main(root: str, results: str | None = None) -> None:
         r = np.array(ratios)
         half = stats.t.ppf(0.975, len(r) - 1) * r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else float("nan")
         print(f"{arm:16s} depth {depth}  n={len(r):2d}  mean log10 ratio {r.mean():+.4f}  "
-              f"95% CI [{r.mean() - half:+.4f}, {r.mean() + half:+.4f}]")
+              f"95% CI [{r.mean() - half:+.4f}, {r.mean() + half:+.4f}]  at the first logged step "
+              f"{np.mean([v for (a, d, _), v in at_start.items() if (a, d) == (arm, depth)]):+.4f}")
     if results is None:
         return
     by_seed = {(arm, seed): ratio for (arm, _, seed), ratio in per_run.items()}

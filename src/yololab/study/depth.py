@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from yololab.study.measures import log_backward_ratio
+from yololab.study.measures import log_backward_ratio, log_backward_ratio_at_start
 from yololab.study.runs import Run, StudyDataError
 from yololab.study.stats import t_interval
 
@@ -25,6 +25,7 @@ class DepthRow:
     mean: float
     low: float
     high: float
+    start: float  # mean over the seeds of the ratio at the first logged step (the init's), descriptive
 
     @property
     def vanishes(self) -> bool:
@@ -51,11 +52,13 @@ def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
         named = ", ".join(f"{init} ({name})" for init, name in inits.items())
         raise StudyDataError(f"runs of {arm} under different inits: {named}; give one init's runs")
     by_depth: dict[int, dict[int, float]] = {}
+    at_start: dict[int, list[float]] = {}
     for run in arm_runs:
         seeds = by_depth.setdefault(head_depth(run), {})
         if run.seed in seeds:
             raise StudyDataError(f"{run.name}: a second run of {arm}, seed {run.seed}, depth {head_depth(run)}")
         seeds[run.seed] = log_backward_ratio(run)
+        at_start.setdefault(head_depth(run), []).append(log_backward_ratio_at_start(run))
     if not by_depth:
         raise StudyDataError(f"no run of the arm {arm}")
     rows = []
@@ -63,8 +66,10 @@ def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
         order = tuple(sorted(seeds))
         values = [seeds[s] for s in order if not math.isnan(seeds[s])]
         low, high = t_interval(values)
+        starts = [v for v in at_start[depth] if not math.isnan(v)]
         rows.append(DepthRow(depth, order, tuple(seeds[s] for s in order),
-                             statistics.fmean(values) if values else math.nan, low, high))
+                             statistics.fmean(values) if values else math.nan, low, high,
+                             statistics.fmean(starts) if starts else math.nan))
     return rows
 
 
@@ -75,15 +80,18 @@ def chosen_depth(rows: list[DepthRow]) -> int | None:
 
 def table(rows: list[DepthRow], arm: str) -> str:
     lines = [f"| depth | seeds | {arm}: log10 backward-signal ratio (first / last hidden layer's output), per seed "
-             "| mean | 95% t interval | below 0 |", "| --- | --- | --- | --- | --- | --- |"]
+             "| mean | 95% t interval | below 0 | at the first logged step (mean) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         per_seed = ", ".join(f"{v:+.3f}" for v in r.ratios)
         lines.append(f"| {r.depth} | {len(r.seeds)} | {per_seed} | {r.mean:+.3f} | [{r.low:+.3f}, {r.high:+.3f}] | "
-                     f"{'yes' if r.vanishes else 'no'} |")
+                     f"{'yes' if r.vanishes else 'no'} | {r.start:+.3f} |")
     depth = chosen_depth(rows)
     verdict = (f"The deep variant's depth: **{depth}**, the smallest depth whose interval lies below 0."
                if depth is not None else "No depth's interval lies below 0: no depth shows measurable vanishing.")
-    return "\n".join(lines) + "\n\n" + verdict + "\n"
+    note = ("The rule uses each run's mean over its logged steps; the last column, the ratio under the weights as "
+            "initialised, is descriptive.")
+    return "\n".join(lines) + "\n\n" + verdict + "\n\n" + note + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,18 @@ def log_gradient_ratio(run: Run) -> float:
 def log_backward_ratio(run: Run) -> float:
     """Signal at the first hidden layer's output (the second layer's input) over the last hidden layer's output,
     on paths with at least two hidden layers."""
-    return mean_step_ratio(run.signal_steps, [p[1:] for p in named_paths(run, 3)])
+    return mean_step_ratio(run.signal_steps, backward_paths(run))
+
+
+def log_backward_ratio_at_start(run: Run) -> float:
+    """The same ratio at the first logged step alone: the weights as initialised (descriptive; the study's rules
+    use the mean over the run)."""
+    return step_log_ratio(run.signal_steps[0], backward_paths(run)) if run.signal_steps else math.nan
+
+
+def backward_paths(run: Run) -> list[list[str]]:
+    """Each path from its first hidden layer's output (the second layer's input) to its output layer's input."""
+    return [p[1:] for p in named_paths(run, 3)]
 
 
 def backward_profile(run: Run) -> list[float]:
