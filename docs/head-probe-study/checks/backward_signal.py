@@ -2,8 +2,9 @@
 
 Per run: for every path through the head (``head.<box|cls>.<level>``), per logged step, log10 of
 ``gradflow/input_grad_norm`` at layer 1 (the first hidden layer's output) over that at the path's last layer (the
-last hidden layer's output); the mean over paths and steps is the run's ratio, and over paths at the first logged
-step alone, its ratio under the initial weights. Prints the mean and 95% t interval
+last hidden layer's output); the mean over the paths logged at a step, then over the steps, is the run's ratio (a
+path whose signal was exactly zero at a step, no loss term reaching it, is not logged there), and the mean over the
+paths at the first logged step alone, its ratio under the initial weights. Prints the mean and 95% t interval
 per arm and depth, and, given a ``results.json``, its paired vanishing comparisons beside scipy's.
 
     python docs/head-probe-study/checks/backward_signal.py docs/head-probe-study/runs/mlp_depth2 \
@@ -30,13 +31,15 @@ def run_ratio(path: pathlib.Path, first_step_only: bool = False) -> float:
     for column in rows[0]:
         if match := COLUMN.match(column):
             layers.setdefault(match[1], []).append(int(match[2]))
-    logs = []
+    steps: dict[int, list[float]] = {}  # step -> the log10 ratio of each path logged at that step
     for head_path, index in layers.items():
         first, last = f"gradflow/input_grad_norm/{head_path}.1", f"gradflow/input_grad_norm/{head_path}.{max(index)}"
-        steps = [r for r in rows if r[first] and r[last]]
-        steps = sorted(steps, key=lambda r: int(r["step"]))[:1] if first_step_only else steps
-        logs += [np.log10(float(r[first]) / float(r[last])) for r in steps]
-    return float(np.mean(logs))
+        for r in rows:
+            if r[first] and r[last]:
+                steps.setdefault(int(r["step"]), []).append(np.log10(float(r[first]) / float(r[last])))
+    if first_step_only:
+        return float(np.mean(steps[min(steps)]))
+    return float(np.mean([np.mean(v) for v in steps.values()]))
 
 
 def main(root: str, results: str | None = None) -> None:
