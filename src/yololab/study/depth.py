@@ -43,6 +43,14 @@ def head_init(run: Run) -> str | None:
     return run.config.get("model", {}).get("init")
 
 
+def defined(values) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
+
+
 def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
     """A row per depth of the ``arm``'s runs, shallowest first; a seed twice at one depth is an error, and so are
     runs under different inits (the ratio depends on the init as much as on the depth)."""
@@ -51,25 +59,21 @@ def depth_rows(runs: list[Run], arm: str) -> list[DepthRow]:
     if len(inits) > 1:
         named = ", ".join(f"{init} ({name})" for init, name in inits.items())
         raise StudyDataError(f"runs of {arm} under different inits: {named}; give one init's runs")
-    by_depth: dict[int, dict[int, float]] = {}
-    at_start: dict[int, list[float]] = {}
+    by_depth: dict[int, dict[int, Run]] = {}
     for run in arm_runs:
         seeds = by_depth.setdefault(head_depth(run), {})
         if run.seed in seeds:
             raise StudyDataError(f"{run.name}: a second run of {arm}, seed {run.seed}, depth {head_depth(run)}")
-        seeds[run.seed] = log_backward_ratio(run)
-        at_start.setdefault(head_depth(run), []).append(log_backward_ratio_at_start(run))
+        seeds[run.seed] = run
     if not by_depth:
         raise StudyDataError(f"no run of the arm {arm}")
     rows = []
     for depth, seeds in sorted(by_depth.items()):
         order = tuple(sorted(seeds))
-        values = [seeds[s] for s in order if not math.isnan(seeds[s])]
-        low, high = t_interval(values)
-        starts = [v for v in at_start[depth] if not math.isnan(v)]
-        rows.append(DepthRow(depth, order, tuple(seeds[s] for s in order),
-                             statistics.fmean(values) if values else math.nan, low, high,
-                             statistics.fmean(starts) if starts else math.nan))
+        ratios = tuple(log_backward_ratio(seeds[s]) for s in order)
+        values = defined(ratios)
+        rows.append(DepthRow(depth, order, ratios, mean_or_nan(values), *t_interval(values),
+                             mean_or_nan(defined(log_backward_ratio_at_start(seeds[s]) for s in order))))
     return rows
 
 

@@ -3,62 +3,65 @@ activation, against family 1's head without it): an interaction, the difference 
 
 Per arm A and seed s: (A - R in study X) - (A - R in study Y), R the reference arm (relu), over the seeds that both
 studies ran for both arms. Paired t over the seeds, its 95% t interval, Holm over the arms. Positive: the arm's
-effect against R is larger in X. The measure is a final metric, in points for mAP, or ``vanishing``, the log10
-backward-signal ratio the report's vanishing claim uses.
+effect against R is larger in X. The measure is any quantity a study file may name (:mod:`yololab.study.quantities`),
+in its unit: a final metric (mAP in points), ``vanishing`` (the report's vanishing measure), ``auc(KEY)``, ...
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
+from dataclasses import dataclass
 
-from yololab.study.measures import final, log_backward_ratio
+from yololab.study.quantities import Quantity, quantity
 from yololab.study.runs import Run, StudyDataError, load_runs_dir
 from yololab.study.stats import Paired, paired, with_holm
 
-VANISHING = "vanishing"
+
+@dataclass(frozen=True)
+class Interaction:
+    comparison: Paired  # the arm's effect in X against its effect in Y, over their common seeds
+    effect_x: float  # the arm's mean effect in X over those seeds
+    effect_y: float
 
 
-def value(run: Run, measure: str) -> float:
-    if measure == VANISHING:
-        return log_backward_ratio(run)
-    return final(run, measure) * (100 if "mAP" in measure else 1)  # mAP in points, as in the reports
-
-
-def effects(runs: list[Run], arm: str, reference: str, measure: str, study: str) -> dict[int, float]:
-    """``arm`` minus ``reference`` per seed that ran both (and logged the measure)."""
-    by = {(r.arm, r.seed): value(r, measure) for r in runs if r.arm in (arm, reference)}
+def effects(runs: list[Run], arm: str, reference: str, q: Quantity, study: str) -> dict[int, float]:
+    """``arm`` minus ``reference`` per seed that ran both (and logged the measure), in the quantity's unit."""
+    by = {(r.arm, r.seed): q.factor * q.read(r) for r in runs if r.arm in (arm, reference)}
     seeds = sorted({s for a, s in by if a == arm} & {s for a, s in by if a == reference})
-    out = {s: by[(arm, s)] - by[(reference, s)] for s in seeds if not math.isnan(by[(arm, s)] - by[(reference, s)])}
+    differences = {s: by[(arm, s)] - by[(reference, s)] for s in seeds}
+    out = {s: d for s, d in differences.items() if not math.isnan(d)}
     if not out:
-        raise StudyDataError(f"{study}: no seed with both {arm} and {reference} (and {measure})")
+        raise StudyDataError(f"{study}: no seed with both {arm} and {reference} (and {q.name})")
     return out
 
 
-def interactions(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: str) -> list[Paired]:
+def interactions(x: list[Run], y: list[Run], arms: list[str], reference: str, q: Quantity) -> list[Interaction]:
     """Per arm: its effect in X against its effect in Y over their common seeds, paired t, Holm over ``arms``."""
-    comparisons = []
+    found = []
     for arm in arms:
-        in_x, in_y = effects(x, arm, reference, measure, "X"), effects(y, arm, reference, measure, "Y")
-        if len(set(in_x) & set(in_y)) < 2:
+        in_x, in_y = effects(x, arm, reference, q, "X"), effects(y, arm, reference, q, "Y")
+        common = sorted(set(in_x) & set(in_y))
+        if len(common) < 2:
             raise StudyDataError(f"{arm}: fewer than two seeds in both studies ({sorted(in_x)} and {sorted(in_y)})")
-        comparisons.append(paired(arm, reference, in_x, in_y, test="paired_t"))
-    return with_holm(comparisons)
+        found.append((paired(arm, reference, in_x, in_y, test="paired_t"),
+                      *(statistics.fmean(e[s] for s in common) for e in (in_x, in_y))))
+    adjusted = with_holm([comparison for comparison, _, _ in found])
+    return [Interaction(c, ex, ey) for c, (_, ex, ey) in zip(adjusted, found, strict=True)]
 
 
 def table(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: str, labels: tuple[str, str]) -> str:
-    rows = interactions(x, y, arms, reference, measure)
+    q = quantity(measure, where="--measure")
     lines = [f"{measure}: each arm's effect (arm − {reference}) in {labels[0]} (X) and in {labels[1]} (Y), and the "
              "interaction X − Y over the seeds both ran (paired t, 95% t interval, Holm over the arms).", "",
              "| arm | seeds | effect in X | effect in Y | interaction X − Y | 95% CI | p | Holm p |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        in_x, in_y = effects(x, row.arm, reference, measure, "X"), effects(y, row.arm, reference, measure, "Y")
-        common = sorted(set(in_x) & set(in_y))
-        mean_x, mean_y = (sum(e[s] for s in common) / len(common) for e in (in_x, in_y))
-        lines.append(f"| {row.arm} | {row.n} | {mean_x:+.3f} | {mean_y:+.3f} | {row.mean_diff:+.3f} | "
-                     f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] | {row.p:.3g} | {row.p_holm:.3g} |")
+    for found in interactions(x, y, arms, reference, q):
+        c = found.comparison
+        lines.append(f"| {c.arm} | {c.n} | {found.effect_x:+.3f} | {found.effect_y:+.3f} | {c.mean_diff:+.3f} | "
+                     f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] | {c.p:.3g} | {c.p_holm:.3g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("y", help="study Y's runs folder (e.g. family 1's)")
     parser.add_argument("--arms", nargs="+", default=["leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.3"])
     parser.add_argument("--reference", default="relu")
-    parser.add_argument("--measure", default="val/mAP50-95", help=f"a final metric, or {VANISHING}")
+    parser.add_argument("--measure", default="val/mAP50-95",
+                        help="a quantity as a study file names it: a final metric, vanishing, auc(KEY), ...")
     parser.add_argument("--labels", nargs=2, default=["X", "Y"], metavar=("X", "Y"))
     args = parser.parse_args(argv)
     try:
