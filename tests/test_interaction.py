@@ -1,6 +1,7 @@
 """scripts/interaction.py: each arm's effect against relu in two studies and their difference over seeds (paired t,
 Holm over the arms), checked against differences, t tests and Holm worked out here from made-up runs."""
 
+import json
 import math
 
 import pytest
@@ -45,6 +46,13 @@ def test_the_interaction_is_the_paired_difference_of_the_two_effects_with_holm(t
         assert row == (f"| {arm} | {n} | {ex:+.3f} | {ey:+.3f} | {mean:+.3f} | [{lo:+.3f}, {hi:+.3f}] | "
                        f"{ps[arm]:.3g} | {holm[arm]:.3g} |")
     assert expected["leaky_relu:0.3"][0] == 3 and expected["leaky_relu:0.1"][0] == 4
+    assert interaction.main([*args, "--json"]) == 0  # the same numbers at full precision
+    rows = {r["arm"]: r for r in json.loads(capsys.readouterr().out)["arms"]}
+    for arm, (n, ex, ey, mean, lo, hi) in expected.items():
+        got = rows[arm]
+        assert got["n"] == n
+        assert [got[k] for k in ("effect_x", "effect_y", "interaction", "ci_low", "ci_high", "p", "p_holm")] == \
+            pytest.approx([ex, ey, mean, lo, hi, ps[arm], holm[arm]], rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # the same interaction at every seed, by design

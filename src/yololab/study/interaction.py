@@ -10,6 +10,7 @@ in its unit: a final metric (mAP in points), ``vanishing`` (the report's vanishi
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -65,6 +66,17 @@ def table(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: 
     return "\n".join(lines) + "\n"
 
 
+def as_json(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: str,
+            labels: tuple[str, str]) -> str:
+    """The table's numbers at full precision, for a check that recomputes them elsewhere."""
+    rows = [{"arm": f.comparison.arm, "n": f.comparison.n, "effect_x": f.effect_x, "effect_y": f.effect_y,
+             "interaction": f.comparison.mean_diff, "ci_low": f.comparison.ci_low, "ci_high": f.comparison.ci_high,
+             "p": f.comparison.p, "p_holm": f.comparison.p_holm}
+            for f in interactions(x, y, arms, reference, quantity(measure, where="--measure"))]
+    return json.dumps({"measure": measure, "reference": reference, "x": labels[0], "y": labels[1], "arms": rows},
+                      indent=1) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/interaction.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("x", help="study X's runs folder (e.g. the BatchNorm subset's)")
@@ -74,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", default="val/mAP50-95",
                         help="a quantity as a study file names it: a final metric, vanishing, auc(KEY), ...")
     parser.add_argument("--labels", nargs=2, default=["X", "Y"], metavar=("X", "Y"))
+    parser.add_argument("--json", action="store_true", help="the same numbers as JSON, at full precision")
     args = parser.parse_args(argv)
     try:
-        print(table(load_runs_dir(args.x), load_runs_dir(args.y), args.arms, args.reference, args.measure,
-                    tuple(args.labels)), end="")
+        render = as_json if args.json else table
+        print(render(load_runs_dir(args.x), load_runs_dir(args.y), args.arms, args.reference, args.measure,
+                     tuple(args.labels)), end="")
     except StudyDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
