@@ -2,6 +2,7 @@
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,18 @@ def test_rows_of_one_step_are_one_step():
         {"step": 1, "gradflow/grad_norm/head.0": 1.0, "gradflow/grad_norm/head.1": 100.0}])
     assert run.grad_steps == [{"head.0": 1.0, "head.1": 10.0}, {"head.0": 1.0, "head.1": 100.0}]
     assert measures.log_gradient_ratio(run) == pytest.approx(-1.5)
+
+
+def test_every_claims_file_in_the_repository_loads_and_names_known_quantities():
+    """A study's claims file (no ``program``, unlike a sweep file) is read only when its report is written,
+    perhaps sessions after its runs: a misspelt key or quantity is caught here instead."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    files = [p for p in sorted((repo / "studies").rglob("*.yaml")) if "program" not in yaml.safe_load(p.read_text())]
+    assert "studies/head-probe/study_deep.yaml" in [str(p.relative_to(repo)) for p in files]
+    for path in files:
+        design = load_design(path)
+        for claim in design.claims:
+            for name in (*claim.metrics, *claim.beside):
+                quantity(name, design.confidence, where=str(path))

@@ -7,9 +7,10 @@
   the gradient of the loss with respect to a layer's input): per path through the head (``head.box.0.*``) of at
   least two hidden layers, log10 of the signal at the first hidden layer's output (the second layer's input) over
   that at the last hidden layer's output (the output layer's input), per logged step; the mean over the paths and
-  the steps. Both are maps of ``width`` channels, so the norms compare like with like; the first layer's input
-  (the trunk's map, another shape) is left out. More negative: the signal shrinks on its way back towards the
-  trunk; 0: it keeps its size. A path with no signal at an end in a step is left out there;
+  the steps (``log_backward_ratio_early``: over the first part of the logged steps alone). Both are maps of
+  ``width`` channels, so the norms compare like with like; the first layer's input (the trunk's map, another
+  shape) is left out. More negative: the signal shrinks on its way back towards the trunk; 0: it keeps its
+  size. A path with no signal at an end in a step is left out there;
 - ``backward_profile``: per position along the paths (0: the first layer's input ... D: the output layer's
   input), the mean log10 of the signal there over the signal at the output layer's input;
 - ``log_gradient_ratio``: the same ratio on weight-gradient norms, input-side layer over output-side layer. It
@@ -84,6 +85,13 @@ def log_backward_ratio(run: Run) -> float:
     """Signal at the first hidden layer's output (the second layer's input) over the last hidden layer's output,
     on paths with at least two hidden layers."""
     return mean_step_ratio(run.signal_steps, backward_paths(run))
+
+
+def log_backward_ratio_early(run: Run, fraction: float) -> float:
+    """The same ratio over the first ``fraction`` of the logged steps (at least one): the part of a schedule in
+    which an init's vanishing, which training removes, can still act."""
+    steps = run.signal_steps[:max(1, round(fraction * len(run.signal_steps)))]
+    return mean_step_ratio(steps, backward_paths(run))
 
 
 def log_backward_ratio_at_start(run: Run) -> float:

@@ -12,7 +12,9 @@ label, unit and scale, so that every table and sentence follows the metric. The 
 - ``vanishing``: per path through the head of two or more hidden layers, log10 of the backward signal (the
   gradient with respect to a layer's input) at the first hidden layer's output over that at the last one's (see
   :mod:`yololab.study.measures`); ``weight_gradient_ratio``: the older measure on weight-gradient norms (input-
-  side over output-side layer); ``grad_magnitude``: log10 of the overall head gradient magnitude.
+  side over output-side layer); ``vanishing(F)``: the same ratio over the first F of the logged steps alone
+  (an init's vanishing that training removes within a few epochs); ``grad_magnitude``: log10 of the overall head
+  gradient magnitude.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from yololab.study.runs import Run, StudyDataError
 
 AUC = re.compile(r"^auc\((?P<key>[^(),]+)\)$")
 AT = re.compile(r"^at\((?P<key>[^(),]+),\s*(?P<fraction>[0-9.]+)\)$")
+EARLY = re.compile(r"^vanishing\((?P<fraction>[0-9.]+)\)$")
 AT_CONF = re.compile(r"^(?P<key>.+/(?P<what>precision|recall|f1))@(?P<conf>[0-9.]+)$")
 ALIASES = ("precision", "recall", "f1")
 
@@ -101,6 +104,16 @@ def at_fraction(key: str, fraction: float) -> Callable[[Run], float]:
     return read
 
 
+def fraction_of(name: str, text: str, where: str) -> float:
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = math.nan
+    if not 0 < fraction <= 1:
+        raise StudyDataError(f"{where}: {name}: the fraction of the schedule is in (0, 1]")
+    return fraction
+
+
 def quantity(name: str, confidence: float | None = None, where: str = "the study file") -> Quantity:
     """The quantity a study file names (see the module docstring), or an error naming it."""
     if name in ALIASES:
@@ -111,6 +124,11 @@ def quantity(name: str, confidence: float | None = None, where: str = "the study
     if name == "vanishing":
         return Quantity(name, "log10 backward-signal ratio (first / last hidden layer's output)",
                         "log10 signal ratio", 1.0, 0, ("more vanishing", "less vanishing"), measures.log_backward_ratio)
+    if match := EARLY.match(name):
+        fraction = fraction_of(name, match["fraction"], where)
+        return Quantity(name, f"log10 backward-signal ratio over the first {fraction:g} of the logged steps",
+                        "log10 signal ratio", 1.0, 0, ("more vanishing", "less vanishing"),
+                        lambda run: measures.log_backward_ratio_early(run, fraction))
     if name == "weight_gradient_ratio":
         return Quantity(name, "log10 weight-gradient ratio (input-side / output-side head layer)",
                         "log10 gradient ratio", 1.0, 0, ("more vanishing", "less vanishing"),
@@ -123,16 +141,14 @@ def quantity(name: str, confidence: float | None = None, where: str = "the study
         return Quantity(name, f"mean of the {match['key']} curve over the epochs (area under it / epochs)", unit,
                         factor, better, ("lower", "higher"), curve_mean(match["key"]))
     if match := AT.match(name):
-        fraction = float(match["fraction"])
-        if not 0 < fraction <= 1:
-            raise StudyDataError(f"{where}: {name}: the fraction of the schedule is in (0, 1]")
+        fraction = fraction_of(name, match["fraction"], where)
         unit, factor, better = scale_of(match["key"])
         return Quantity(name, f"{match['key']} at {fraction:g} of the schedule", unit, factor, better,
                         ("lower", "higher"), at_fraction(match["key"], fraction))
     if "(" in name or ")" in name:
         raise StudyDataError(f"{where}: metric {name!r}: use KEY, auc(KEY), at(KEY, FRACTION), precision, recall, "
-                             "f1, vanishing, weight_gradient_ratio or grad_magnitude (quote at(KEY, F) inside a [..] "
-                             "list)")
+                             "f1, vanishing, vanishing(FRACTION), weight_gradient_ratio or grad_magnitude (quote "
+                             "at(KEY, F) inside a [..] list)")
     if confidence is not None and (match := AT_CONF.match(name)) and float(match["conf"]) != confidence:
         raise StudyDataError(f"{where}: metric {name!r}: the study's one confidence threshold is {confidence:g}")
     unit, factor, better = scale_of(name)
