@@ -3,10 +3,11 @@ show, with the observed direction and the CI. (Each test also fails on the rules
 
 import re
 
+import pytest
 import yaml
 from tests.run_folders import HEAD_CLAIMS, LAYERS, shifted, write_run, write_study, write_study_file
 
-from yololab.study import report
+from yololab.study import report, verdicts
 
 NOISE = [0.004, -0.003, 0.001, 0.006, -0.002, 0.0, -0.005, 0.003, 0.002, -0.001]
 BASE = {seed: 0.5 + NOISE[seed] for seed in range(10)}
@@ -212,3 +213,16 @@ def test_a_significant_effect_below_the_margin_says_so(tmp_path):
     wide = conclusion(tmp_path / "runs", tmp_path, "--study", str(write_study_file(
         tmp_path / "s.yaml", [{**c, "margin": 0.002} for c in HEAD_CLAIMS])))[0]
     assert wide.startswith("Supported: leaky_relu_0.1 − relu: -0.30 mAP points")  # the CI reaches past 0.2
+
+
+@pytest.mark.parametrize(("value", "factor", "shown"), [
+    (-0.003046, 1.0, "-0.0030"),  # a significant log10 ratio of -0.003 no longer reads +0.00
+    (0.0049, 1.0, "+0.0049"),
+    (0.0123, 1.0, "+0.01"),
+    (-0.0059, 100.0, "-0.59"),  # mAP as a fraction, shown in points
+    (0.00003, 100.0, "+0.0030"),
+    (0.0, 1.0, "+0.00"),
+    (-1e-12, 1.0, "-0.0000"),  # four decimals at most: float noise stays short, with its sign
+])
+def test_a_small_difference_keeps_its_sign_and_two_significant_digits(value, factor, shown):
+    assert verdicts.show(value, factor) == shown

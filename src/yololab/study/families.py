@@ -19,6 +19,7 @@ import numpy as np
 from yololab.study import measures, stats
 from yololab.study.quantities import Quantity
 from yololab.study.runs import Run, StudyDataError
+from yololab.study.verdicts import show
 
 
 def comparison_id(label: str, quantity: str) -> str:
@@ -26,7 +27,7 @@ def comparison_id(label: str, quantity: str) -> str:
 
 
 def degenerate_note(diff: np.ndarray, q: Quantity) -> str:
-    value = f"{q.factor * diff[0] + 0.0:+.2f}".replace("-0.00", "+0.00")
+    value = show(float(diff[0]), q.factor)
     return (f"every paired difference is {value} {q.unit}: no spread, so the t-test and the t interval do not "
             f"apply; exact sign-flip p = {stats.sign_flip_test(diff, np.zeros_like(diff)):.3g}")
 

@@ -21,6 +21,7 @@ from yololab.study import measures, stats
 from yololab.study.arms import Arm
 from yololab.study.quantities import Quantity
 from yololab.study.runs import Run
+from yololab.study.verdicts import show
 
 RUN_KEYS = re.compile(r"^(seed|data\.seed|arm|tags|ckpt_path|task_name|paths\..*|hydra\..*|.*(dir|dirpath|"
                       r"save_dir|_path|\.name|\.id|\.group))$")
@@ -111,7 +112,7 @@ def trend_comparison(levels: dict[float, list[str]], groups: dict[str, list[Run]
                  sd=float(np.std(per_seed, ddof=1)) if t.n > 1 else math.nan)
     if t.n >= 2 and np.all(per_seed == per_seed[0]):
         exact = t.p if test == "sign_flip" else stats.trend(values, table).p
-        change = f"{q.factor * per_seed[0] + 0.0:+.2f}".replace("-0.00", "+0.00")
+        change = show(float(per_seed[0]), q.factor)
         found.update(ci_low=math.nan, ci_high=math.nan, p=exact, test="sign_flip", degenerate=(
             f"every seed's change is {change} {q.unit}: no spread, so the t-test and the t interval do not apply; "
             f"permutation p (each seed's values shuffled among the levels) = {exact:.3g}"))

@@ -41,12 +41,19 @@ SIZE_RULE = (f"A verdict that rests on significant comparisons (as claimed or op
              "smaller than the claim's margin says matters.")
 
 
+def decimals(value: float) -> int:
+    """Two, or up to four to show two significant digits: a small nonzero value (a log10 ratio's -0.003) does not
+    read as 0.00, so its sign and the words beside it agree."""
+    return 2 if value == 0 or round(abs(value), 2) > 0 else min(4, 1 - math.floor(math.log10(abs(value))))
+
+
 def show(value: float, factor: float) -> str:
     if value is None or math.isnan(value):
         return "–"
     if math.isinf(value):
         return "none"
-    return f"{factor * value + 0.0:+.2f}".replace("-0.00", "+0.00")
+    shown = factor * value + 0.0
+    return f"{shown:+.{decimals(shown)}f}"
 
 
 def interval(c: dict, factor: float) -> str:
@@ -57,7 +64,7 @@ def interval(c: dict, factor: float) -> str:
 def size(value: float, factor: float) -> str:
     if value is None or math.isnan(value):
         return "–"
-    return "no effect (n too small)" if math.isinf(value) else f"{factor * abs(value):.2f}"
+    return "no effect (n too small)" if math.isinf(value) else f"{factor * abs(value):.{decimals(factor * value)}f}"
 
 
 def shown_direction(c: dict) -> int:
