@@ -53,26 +53,23 @@ def interactions(x: list[Run], y: list[Run], arms: list[str], reference: str, q:
     return [Interaction(c, ex, ey) for c, (_, ex, ey) in zip(adjusted, found, strict=True)]
 
 
-def table(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: str, labels: tuple[str, str]) -> str:
-    q = quantity(measure, where="--measure")
+def table(found: list[Interaction], measure: str, reference: str, labels: tuple[str, str]) -> str:
     lines = [f"{measure}: each arm's effect (arm − {reference}) in {labels[0]} (X) and in {labels[1]} (Y), and the "
              "interaction X − Y over the seeds both ran (paired t, 95% t interval, Holm over the arms).", "",
              "| arm | seeds | effect in X | effect in Y | interaction X − Y | 95% CI | p | Holm p |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for found in interactions(x, y, arms, reference, q):
-        c = found.comparison
-        lines.append(f"| {c.arm} | {c.n} | {found.effect_x:+.3f} | {found.effect_y:+.3f} | {c.mean_diff:+.3f} | "
+    for f in found:
+        c = f.comparison
+        lines.append(f"| {c.arm} | {c.n} | {f.effect_x:+.3f} | {f.effect_y:+.3f} | {c.mean_diff:+.3f} | "
                      f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] | {c.p:.3g} | {c.p_holm:.3g} |")
     return "\n".join(lines) + "\n"
 
 
-def as_json(x: list[Run], y: list[Run], arms: list[str], reference: str, measure: str,
-            labels: tuple[str, str]) -> str:
+def as_json(found: list[Interaction], measure: str, reference: str, labels: tuple[str, str]) -> str:
     """The table's numbers at full precision, for a check that recomputes them elsewhere."""
     rows = [{"arm": f.comparison.arm, "n": f.comparison.n, "effect_x": f.effect_x, "effect_y": f.effect_y,
              "interaction": f.comparison.mean_diff, "ci_low": f.comparison.ci_low, "ci_high": f.comparison.ci_high,
-             "p": f.comparison.p, "p_holm": f.comparison.p_holm}
-            for f in interactions(x, y, arms, reference, quantity(measure, where="--measure"))]
+             "p": f.comparison.p, "p_holm": f.comparison.p_holm} for f in found]
     return json.dumps({"measure": measure, "reference": reference, "x": labels[0], "y": labels[1], "arms": rows},
                       indent=1) + "\n"
 
@@ -89,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="the same numbers as JSON, at full precision")
     args = parser.parse_args(argv)
     try:
+        q = quantity(args.measure, where="--measure")
+        found = interactions(load_runs_dir(args.x), load_runs_dir(args.y), args.arms, args.reference, q)
         render = as_json if args.json else table
-        print(render(load_runs_dir(args.x), load_runs_dir(args.y), args.arms, args.reference, args.measure,
-                     tuple(args.labels)), end="")
+        print(render(found, args.measure, args.reference, tuple(args.labels)), end="")
     except StudyDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -114,6 +114,12 @@ def fraction_of(name: str, text: str, where: str) -> float:
     return fraction
 
 
+def signal_ratio(name: str, which: str, read: Callable[[Run], float]) -> Quantity:
+    """A backward-signal ratio (vanishing): its label, unit and words."""
+    return Quantity(name, f"log10 backward-signal ratio {which}", "log10 signal ratio", 1.0, 0,
+                    ("more vanishing", "less vanishing"), read)
+
+
 def quantity(name: str, confidence: float | None = None, where: str = "the study file") -> Quantity:
     """The quantity a study file names (see the module docstring), or an error naming it."""
     if name in ALIASES:
@@ -122,13 +128,11 @@ def quantity(name: str, confidence: float | None = None, where: str = "the study
                                  "declare it (confidence: 0.25), or name a logged key such as val/precision")
         name = f"val/{name}@{confidence:g}"
     if name == "vanishing":
-        return Quantity(name, "log10 backward-signal ratio (first / last hidden layer's output)",
-                        "log10 signal ratio", 1.0, 0, ("more vanishing", "less vanishing"), measures.log_backward_ratio)
+        return signal_ratio(name, "(first / last hidden layer's output)", measures.log_backward_ratio)
     if match := EARLY.match(name):
         fraction = fraction_of(name, match["fraction"], where)
-        return Quantity(name, f"log10 backward-signal ratio over the first {fraction:g} of the logged steps",
-                        "log10 signal ratio", 1.0, 0, ("more vanishing", "less vanishing"),
-                        lambda run: measures.log_backward_ratio_early(run, fraction))
+        return signal_ratio(name, f"over the first {fraction:g} of the logged steps",
+                            lambda run: measures.log_backward_ratio_early(run, fraction))
     if name == "weight_gradient_ratio":
         return Quantity(name, "log10 weight-gradient ratio (input-side / output-side head layer)",
                         "log10 gradient ratio", 1.0, 0, ("more vanishing", "less vanishing"),
